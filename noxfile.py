@@ -1,0 +1,108 @@
+"""Every automated check of the monorepo.
+
+    nox                                  # the default sessions (what CI runs)
+    nox -s "tests(package='core')"       # one package, alone with flow-core
+    nox -t core                          # every session tagged for a package
+    nox -s bench -- core                 # a package's benchmarks -> docs/benchmarks/core.md
+
+Torch is installed first from ``FLOW_TORCH_SPEC`` (default ``torch==2.13.0``), so that the
+packages' version ranges never pull a different (possibly multi-GB CUDA) build.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "virtualenv"
+nox.options.sessions = ["tests", "integration", "lint", "typecheck", "docs", "template"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PACKAGES = sorted(
+    p.name.removeprefix("flow-")
+    for p in (ROOT / "packages").glob("flow-*")
+    if (p / "pyproject.toml").exists()
+)
+TORCH = os.environ.get("FLOW_TORCH_SPEC", "torch==2.13.0")
+STRICT = {"FLOW_STRICT_PLUGINS": "1", "PYTHONHASHSEED": "0", "MPLBACKEND": "Agg"}
+
+
+def _install(session: nox.Session, *packages: str) -> None:
+    """Torch first, then flow-core and the named packages (editable, with test extras)."""
+    session.install(TORCH)
+    targets = ["core", *[p for p in packages if p != "core"]]
+    session.install(*[arg for p in targets for arg in ("-e", f"packages/flow-{p}[test]")])
+
+
+@nox.session
+@nox.parametrize("package", [nox.param(p, id=p, tags=[p]) for p in PACKAGES])
+def tests(session: nox.Session, package: str) -> None:
+    """One package's tests, in an environment with only flow-core and that package."""
+    _install(session, package)
+    session.run("pytest", f"packages/flow-{package}/tests", *session.posargs, env=STRICT)
+
+
+@nox.session(tags=PACKAGES)
+def integration(session: nox.Session) -> None:
+    """Every package installed: the root tests/ and, against all plugins, the core suite."""
+    _install(session, *PACKAGES)
+    session.run("pytest", "tests", "packages/flow-core/tests", *session.posargs, env=STRICT)
+
+
+@nox.session(tags=PACKAGES)
+def lint(session: nox.Session) -> None:
+    """ruff check and ruff format --check over the whole tree."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session(tags=PACKAGES)
+def typecheck(session: nox.Session) -> None:
+    """mypy over every package (strict on flow-core, per the root pyproject)."""
+    _install(session, *PACKAGES)
+    session.install("mypy>=1.10")
+    session.run("mypy", *[f"packages/flow-{p}/src" for p in PACKAGES])
+
+
+@nox.session(tags=PACKAGES)
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with warnings as errors."""
+    session.install("mkdocs-material>=9.5")
+    session.run("mkdocs", "build", "--strict", "--site-dir", str(Path(tempfile.mkdtemp()) / "site"))
+
+
+@nox.session(tags=["core"])
+def template(session: nox.Session) -> None:
+    """Render the plugin template, install it beside flow-core, run its tests and its task."""
+    _install(session)
+    out = Path(tempfile.mkdtemp(prefix="flow-template-"))
+    session.run("python", "tools/new_plugin.py", "demo", "--out", str(out))
+    plugin = out / "flow-demo"
+    session.install("-e", f"{plugin}[test]")
+    session.run("pytest", str(plugin / "tests"), "-p", "no:cacheprovider", env=STRICT)
+    session.run("flow", "list", env=STRICT)
+    session.run(
+        "flow", "run", "demo.example", "--out", str(out / "run"), "--no-progress", env=STRICT
+    )
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """``nox -s bench -- PACKAGE``: run tools/bench/PACKAGE.py, which writes
+    docs/benchmarks/PACKAGE.md."""
+    if not session.posargs:
+        session.error(f"name a package: nox -s bench -- {{{','.join(PACKAGES)}}}")
+    package = session.posargs[0]
+    script = ROOT / "tools" / "bench" / f"{package}.py"
+    if not script.exists():
+        session.error(f"no benchmark for {package!r}: {script} does not exist")
+    _install(session, package)
+    requirements = script.with_suffix(".requirements.txt")
+    if requirements.exists():
+        session.install("-r", str(requirements))
+    session.run("python", str(script), *session.posargs[1:])

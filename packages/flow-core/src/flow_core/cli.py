@@ -1,0 +1,221 @@
+"""The ``flow`` command line: ``plugins``, ``list``, ``info`` and ``run``.
+
+Exit status: 0 on success; 2 on bad usage or configuration (the message names the bad key or
+name and what is accepted); 1 on a runtime failure. Messages are one line; ``--debug`` adds
+the traceback. Started under ``torchrun``, ``flow run`` trains data-parallel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import sys
+import traceback
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NoReturn
+
+from flow_core.components import KINDS
+from flow_core.config import config_fields, parse_set, type_name
+from flow_core.errors import FlowError, UsageError
+from flow_core.registry import Registry, get_registry, normalize_kind
+
+__all__ = ["main"]
+
+DOCS_URL = "docs/"
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    common = _Parser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks on errors")
+    parser = _Parser(
+        prog="flow", description="Flow methods for machine learning.", parents=[common]
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    p = sub.add_parser("plugins", parents=[common], help="installed plugins and their status")
+    p.add_argument("--json", action="store_true", help="print JSON")
+
+    p = sub.add_parser("list", parents=[common], help="registered components")
+    p.add_argument("kind", nargs="?", help=f"one of: {', '.join(KINDS)} (singular or plural)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
+
+    p = sub.add_parser("info", parents=[common], help="one component: summary and config")
+    p.add_argument("name")
+
+    p = sub.add_parser("run", parents=[common], help="run a task into a run directory")
+    p.add_argument("task")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config field (repeatable)",
+    )
+    p.add_argument("--config", type=Path, help="TOML file of config values")
+    p.add_argument("--out", type=Path, help="run directory (default runs/<task>/<timestamp>)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    p.add_argument("--seed", type=int, default=0, help="seed for every random generator")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in --out (or the newest run of the task)",
+    )
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    return parser
+
+
+def _cmd_plugins(registry: Registry, as_json: bool) -> None:
+    rows: list[dict[str, Any]] = [
+        {
+            "name": p.name,
+            "distribution": p.distribution,
+            "version": p.version,
+            "status": p.status,
+            "error": p.error,
+            "components": {k: [c.name for c in v] for k, v in p.components.items()},
+        }
+        for p in registry.plugins
+    ]
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        count = sum(len(v) for v in row["components"].values())
+        line = f"{row['name']:<12} {row['distribution']:<18} {row['version']:<10} {row['status']}"
+        line += f"  ({count} components)" if row["status"] == "loaded" else f"  {row['error']}"
+        print(line.rstrip())
+
+
+def _cmd_list(registry: Registry, kind: str | None, as_json: bool) -> None:
+    entries = registry.entries(kind)
+    if as_json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "kind": e.kind,
+                        "name": e.name,
+                        "plugin": e.plugin.name,
+                        "summary": e.component.summary,
+                    }
+                    for e in entries
+                ],
+                indent=2,
+            )
+        )
+        return
+    width = max((len(e.name) for e in entries), default=4)
+    current = None
+    for e in entries:
+        if e.kind != current:
+            current = e.kind
+            print(f"{e.kind}s:")
+        print(f"  {e.name:<{width}}  [{e.plugin.name}]  {e.component.summary}")
+
+
+def _cmd_info(registry: Registry, name: str) -> None:
+    for entry in registry.find(name):
+        print(
+            f"{entry.name} ({entry.kind}, plugin {entry.plugin.name!r},"
+            f" {entry.plugin.distribution} {entry.plugin.version})"
+        )
+        print(f"  {entry.component.summary}")
+        print(f"  target: {entry.component.target}")
+        obj = entry.load()
+        doc = (getattr(obj, "__doc__", None) or "").strip().splitlines()
+        if doc:
+            print(f"  {doc[0]}")
+        config_cls: Any = getattr(obj, "Config", None)
+        if isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls):
+            print("  config (--set key=value):")
+            for field_name, (annotation, default) in config_fields(config_cls).items():
+                print(f"    {field_name}: {type_name(annotation)} = {default!r}")
+        docs = entry.component.docs or f"{DOCS_URL} (package page of {entry.plugin.distribution})"
+        print(f"  docs: {docs}")
+
+
+def _cmd_run(args: argparse.Namespace) -> None:
+    from flow_core.runner import execute
+
+    overrides = [parse_set(item) for item in args.sets]
+    run_dir, metrics = execute(
+        args.task,
+        overrides=overrides,
+        config_file=args.config,
+        out=args.out,
+        device=args.device,
+        seed=args.seed,
+        resume=args.resume,
+        show_progress=not args.no_progress,
+    )
+    from flow_core.gpu import dist_info
+
+    if dist_info().is_main:
+        shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:8])
+        print(f"run directory: {run_dir}")
+        print(f"metrics: {shown}")
+
+
+def _dispatch(args: argparse.Namespace) -> None:
+    if args.command == "run":
+        _cmd_run(args)
+        return
+    registry = get_registry()
+    if args.command == "plugins":
+        _cmd_plugins(registry, args.json)
+    elif args.command == "list":
+        _cmd_list(registry, normalize_kind(args.kind) if args.kind else None, args.json)
+    elif args.command == "info":
+        _cmd_info(registry, args.name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``flow`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    warnings.formatwarning = _one_line_warning
+    try:
+        args = _build_parser().parse_args(argv)
+        _dispatch(args)
+    except FlowError as error:
+        if debug:
+            traceback.print_exc()
+        print(f"flow: error: {error}", file=sys.stderr)
+        return 2 if isinstance(error, UsageError) else 1
+    except BrokenPipeError:  # output piped into e.g. `head`, which closed early
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except KeyboardInterrupt:
+        print("flow: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:
+        if debug:
+            traceback.print_exc()
+        where = "" if debug else " (rerun with --debug for the traceback)"
+        print(f"flow: error: {type(error).__name__}: {error}{where}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    line: str | None = None,
+) -> str:
+    return f"flow: warning: {message}\n"
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""Hook specifications of the ``flow`` plugin system.
+
+A plugin is a module (named by an entry point in the group ``flow.plugins``) that defines some of
+these functions, decorated with :data:`flow_core.hookimpl`, and the module constant
+``FLOW_PLUGIN_API`` equal to :data:`flow_core.plugins.FLOW_PLUGIN_API`. Each hook takes no
+arguments and returns a list of :class:`flow_core.components.Component` records of one kind.
+Every hook is documented in ``docs/plugins/hook-reference.md`` (a test checks this).
+"""
+
+from __future__ import annotations
+
+import pluggy
+
+from flow_core.components import Component
+
+__all__ = [
+    "flow_register_flows",
+    "flow_register_norms",
+    "flow_register_objectives",
+    "flow_register_optimizers",
+    "flow_register_samplers",
+    "flow_register_tasks",
+    "hookimpl",
+    "hookspec",
+]
+
+PROJECT_NAME = "flow"
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
+
+
+@hookspec
+def flow_register_flows() -> list[Component]:  # type: ignore[empty-body]
+    """Return the plugin's flows: networks in velocity, average-velocity or invertible form.
+
+    Example::
+
+        @hookimpl
+        def flow_register_flows():
+            return [Component("mlp", "flow_core.models.mlp:MLPVelocity", "MLP velocity field")]
+    """
+
+
+@hookspec
+def flow_register_objectives() -> list[Component]:  # type: ignore[empty-body]
+    """Return the plugin's training objectives (``loss, metrics = objective(model, batch)``)."""
+
+
+@hookspec
+def flow_register_samplers() -> list[Component]:  # type: ignore[empty-body]
+    """Return the plugin's samplers (``x1 = sampler.sample(model, x0, cond)``, NFE reported)."""
+
+
+@hookspec
+def flow_register_tasks() -> list[Component]:  # type: ignore[empty-body]
+    """Return the plugin's tasks; names carry the plugin's prefix (``images.digits``)."""
+
+
+@hookspec
+def flow_register_norms() -> list[Component]:  # type: ignore[empty-body]
+    """Return normalization layers that any plugin's model can select (``norm=power``)."""
+
+
+@hookspec
+def flow_register_optimizers() -> list[Component]:  # type: ignore[empty-body]
+    """Return optimizers that any task can select (``optimizer=adamp``)."""

@@ -1,0 +1,129 @@
+"""The component registry: every plugin's records, looked up by kind and name.
+
+``get_registry()`` loads the plugins once per process. Lookups of unknown names raise
+:class:`UnknownComponentError` with close matches, and, for names that a known first-party
+package provides, the package to install.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from flow_core.components import KINDS, Component
+from flow_core.errors import UnknownComponentError, UsageError
+from flow_core.plugins import LoadedPlugin, PluginSet, load_plugins
+
+__all__ = ["Entry", "Registry", "get_registry", "normalize_kind"]
+
+# Names provided by first-party packages, so a missing one names the package to install.
+_PROVIDERS: dict[tuple[str, str], str] = {
+    ("norm", "power"): "flow-norms",
+    ("norm", "layer"): "flow-norms",
+    ("norm", "rms"): "flow-norms",
+    ("norm", "batch"): "flow-norms",
+    ("optimizer", "adamp"): "flow-norms",
+    ("optimizer", "sgdp"): "flow-norms",
+}
+_PREFIX_PROVIDERS = {
+    "images": "flow-images",
+    "robotics": "flow-robotics",
+    "physics": "flow-physics",
+    "sceneflow": "flow-sceneflow",
+    "nids": "flow-nids",
+    "norms": "flow-norms",
+}
+
+
+def normalize_kind(kind: str) -> str:
+    """Accept ``task`` or ``tasks``; raise :class:`UsageError` for anything else."""
+    singular = kind[:-1] if kind.endswith("s") and kind[:-1] in KINDS else kind
+    if singular not in KINDS:
+        raise UsageError(f"unknown kind {kind!r}; expected one of: {', '.join(KINDS)}")
+    return singular
+
+
+@dataclass(frozen=True)
+class Entry:
+    """A component together with the kind and plugin that registered it."""
+
+    kind: str
+    component: Component
+    plugin: LoadedPlugin
+
+    @property
+    def name(self) -> str:
+        return self.component.name
+
+    def load(self) -> Any:
+        return self.component.load()
+
+
+class Registry:
+    """Lookup of components by kind and name over a loaded :class:`PluginSet`."""
+
+    def __init__(self, plugin_set: PluginSet) -> None:
+        self.plugin_set = plugin_set
+        self._entries: dict[str, dict[str, Entry]] = {kind: {} for kind in KINDS}
+        for kind, component, plugin in plugin_set.components():
+            self._entries[kind][component.name] = Entry(kind, component, plugin)
+
+    @property
+    def plugins(self) -> list[LoadedPlugin]:
+        return self.plugin_set.plugins
+
+    def entries(self, kind: str | None = None) -> list[Entry]:
+        """All entries, or those of one kind, sorted by kind then name."""
+        kinds = KINDS if kind is None else (normalize_kind(kind),)
+        return [self._entries[k][name] for k in kinds for name in sorted(self._entries[k])]
+
+    def names(self, kind: str) -> list[str]:
+        return sorted(self._entries[normalize_kind(kind)])
+
+    def get(self, kind: str, name: str) -> Entry:
+        """The entry for ``(kind, name)``; raises :class:`UnknownComponentError` if absent."""
+        kind = normalize_kind(kind)
+        try:
+            return self._entries[kind][name]
+        except KeyError:
+            raise UnknownComponentError(self._unknown_message(kind, name)) from None
+
+    def load(self, kind: str, name: str) -> Any:
+        """Import and return the object behind ``(kind, name)``."""
+        return self.get(kind, name).load()
+
+    def find(self, name: str) -> list[Entry]:
+        """Entries of any kind called ``name``; raises if there are none."""
+        found = [self._entries[k][name] for k in KINDS if name in self._entries[k]]
+        if not found:
+            everything = [n for k in KINDS for n in self._entries[k]]
+            raise UnknownComponentError(
+                f"no component is called {name!r}" + _suggest(name, everything)
+            )
+        return found
+
+    def _unknown_message(self, kind: str, name: str) -> str:
+        message = f"unknown {kind} {name!r}" + _suggest(name, list(self._entries[kind]))
+        provider = _PROVIDERS.get((kind, name))
+        if provider is None and kind == "task":
+            provider = _PREFIX_PROVIDERS.get(name.partition(".")[0])
+        if provider is not None:
+            message += f"; {kind} {name!r} is provided by {provider}: pip install {provider}"
+        return message
+
+
+def _suggest(name: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(name, candidates, n=3, cutoff=0.5)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    if candidates:
+        return "; available: " + ", ".join(sorted(candidates))
+    return ""
+
+
+@functools.lru_cache(maxsize=1)
+def get_registry() -> Registry:
+    """The process-wide registry (plugins are loaded on the first call)."""
+    return Registry(load_plugins())

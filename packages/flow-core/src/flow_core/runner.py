@@ -1,0 +1,264 @@
+"""Running a task: the run directory, the :class:`RunContext` handed to ``Task.run``, and
+:func:`execute`, which the ``flow run`` command and :func:`flow_core.testing.run_task` share.
+
+A run directory holds ``config.json`` (the resolved config), ``status.json`` (``running``,
+``completed`` or ``failed`` with the cause, so an interrupted run is never mistaken for a
+finished one), ``metrics.jsonl`` (one line per logged step), ``metrics.json`` (final metrics),
+``report.md`` with ``figures/``, and ``checkpoints/``. Under torchrun only rank 0 writes.
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from flow_core.components import KINDS
+from flow_core.config import config_to_dict, load_toml, resolve_config
+from flow_core.errors import ConfigError, FlowError, UsageError
+from flow_core.gpu import (
+    DistInfo,
+    broadcast_object,
+    init_distributed,
+    resolve_device,
+    seed_everything,
+)
+from flow_core.registry import Registry, get_registry
+from flow_core.report import Report
+
+__all__ = ["RunContext", "build_component", "execute", "prepare_run_dir"]
+
+
+def build_component(cls: Any, **options: Any) -> Any:
+    """Construct ``cls`` with the subset of ``options`` its constructor accepts.
+
+    Tasks offer options that only some components take (``steps`` for a fixed-step sampler,
+    ``rtol`` for an adaptive one); each component picks the ones it understands.
+    """
+    params = inspect.signature(cls).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return cls(**options)
+    return cls(**{k: v for k, v in options.items() if k in params})
+
+
+@dataclass
+class RunContext:
+    """What a task sees of its run: where to write, which device, logging and the registry."""
+
+    task_name: str
+    config: Any
+    out_dir: Path
+    device: torch.device
+    seed: int
+    resume: bool
+    registry: Registry
+    dist: DistInfo
+    show_progress: bool = True
+    report: Report = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.report = Report(self.out_dir, f"flow run {self.task_name}")
+
+    @property
+    def is_main(self) -> bool:
+        return self.dist.is_main
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def build(self, kind: str, name: str, **options: Any) -> Any:
+        """Construct the registered component ``(kind, name)`` (see :func:`build_component`)."""
+        return build_component(self.registry.load(kind, name), **options)
+
+    def log(self, step: int, metrics: Mapping[str, float]) -> None:
+        """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only)."""
+        if not self.is_main:
+            return
+        line = json.dumps({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+
+    def truncate_log(self, after_step: int) -> None:
+        """Drop ``metrics.jsonl`` lines logged after ``after_step`` (used when resuming)."""
+        path = self.out_dir / "metrics.jsonl"
+        if not self.is_main or not path.exists():
+            return
+        kept = [
+            line
+            for line in path.read_text(encoding="utf-8").splitlines()
+            if line.strip() and json.loads(line).get("step", 0) <= after_step
+        ]
+        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+
+    def progress(self, total: int, desc: str, initial: int = 0) -> tqdm[Any]:
+        """A progress bar on stderr (silent on non-main ranks or when disabled)."""
+        return tqdm(
+            total=total,
+            initial=initial,
+            desc=desc,
+            disable=not (self.show_progress and self.is_main),
+            dynamic_ncols=True,
+            mininterval=0.5,
+            leave=False,
+        )
+
+
+def _write_json(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _timestamp() -> str:
+    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
+
+
+def prepare_run_dir(task_name: str, out: Path | None, resume: bool, runs_root: Path) -> Path:
+    """Choose the run directory: ``out``, or ``runs/<task>/<timestamp>``, or on ``resume``
+    the given or newest existing run of the task."""
+    if resume:
+        if out is None:
+            candidates = sorted(p for p in (runs_root / task_name).glob("*") if p.is_dir())
+            if not candidates:
+                raise UsageError(
+                    f"--resume: no earlier run of {task_name!r} under {runs_root / task_name};"
+                    " pass --out DIR to name the run to resume"
+                )
+            out = candidates[-1]
+        if not (out / "config.json").exists():
+            raise UsageError(f"--resume: {out} is not a run directory (it has no config.json)")
+        return out
+    if out is None:
+        base = runs_root / task_name / _timestamp()
+        out, n = base, 1
+        while out.exists():
+            out, n = base.with_name(f"{base.name}-{n}"), n + 1
+    elif out.exists() and any(out.iterdir()):
+        raise UsageError(
+            f"--out {out} already exists and is not empty; pass --resume to continue it,"
+            " or choose another directory"
+        )
+    return out
+
+
+def _check_metrics(metrics: Any, task_name: str) -> dict[str, float]:
+    if not isinstance(metrics, Mapping):
+        raise FlowError(f"task {task_name!r} returned {type(metrics).__name__}, not a mapping")
+    out: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise FlowError(f"task {task_name!r} returned metric {key!r}={value!r}, not a number")
+        out[str(key)] = float(value) if not math.isnan(float(value)) else float("nan")
+    return out
+
+
+def _check_resumable(out: Path, record: Mapping[str, Any]) -> None:
+    previous = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    diffs = [
+        f"{key}: {previous.get(key)!r} in the run, {record[key]!r} now"
+        for key in ("task", "seed")
+        if previous.get(key) != record[key]
+    ]
+    old, new = previous.get("config", {}), record["config"]
+    diffs += [
+        f"{key}: {old.get(key)!r} in the run, {new.get(key)!r} now"
+        for key in sorted(set(old) | set(new))
+        if old.get(key) != new.get(key)
+    ]
+    if diffs:
+        raise ConfigError(
+            f"--resume: the config differs from the run in {out}: " + "; ".join(diffs)
+        )
+
+
+def _check_component_names(config: Any, registry: Registry) -> None:
+    """A config field named after a registry kind (``objective``, ``sampler``, ...) holds a
+    component name of that kind: check it before any work starts."""
+    for kind in KINDS:
+        value = getattr(config, kind, None)
+        if isinstance(value, str):
+            registry.get(kind, value)
+
+
+def execute(
+    task_name: str,
+    *,
+    overrides: Iterable[tuple[str, str]] = (),
+    config_file: Path | None = None,
+    out: Path | None = None,
+    device: str = "auto",
+    seed: int = 0,
+    resume: bool = False,
+    registry: Registry | None = None,
+    show_progress: bool = True,
+    runs_root: Path = Path("runs"),
+) -> tuple[Path, dict[str, float]]:
+    """Resolve, run and record one task; return ``(run directory, final metrics)``.
+
+    Everything that can be checked before work starts is checked first (task name, config,
+    device, run directory). A failure after that marks the run ``failed`` in ``status.json``.
+    """
+    registry = registry or get_registry()
+    task_cls = registry.load("task", task_name)
+    where = f" for task {task_name!r}"
+    file_values = load_toml(config_file) if config_file is not None else None
+    config = resolve_config(
+        task_cls.Config, file_values=file_values, overrides=overrides, where=where
+    )
+    _check_component_names(config, registry)
+    torch_device = resolve_device(device)
+    dist = init_distributed(torch_device)
+
+    run_dir = prepare_run_dir(task_name, out, resume, runs_root) if dist.is_main else None
+    run_dir = Path(broadcast_object(str(run_dir) if run_dir else "", src=0))
+    record = {
+        "task": task_name,
+        "seed": seed,
+        "device": str(torch_device),
+        "world_size": dist.world_size,
+        "config": config_to_dict(config),
+    }
+    if resume:
+        _check_resumable(run_dir, record)
+    if dist.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_json(run_dir / "config.json", record)
+        _write_json(run_dir / "status.json", {"state": "running", "started": _timestamp()})
+
+    ctx = RunContext(
+        task_name, config, run_dir, torch_device, seed, resume, registry, dist, show_progress
+    )
+    seed_everything(seed)
+    try:
+        metrics = _check_metrics(task_cls().run(config, ctx), task_name)
+    except BaseException as error:
+        if dist.is_main:
+            cause = f"{type(error).__name__}: {error}".strip().rstrip(":")
+            _write_json(
+                run_dir / "status.json", {"state": "failed", "error": cause, "ended": _timestamp()}
+            )
+        raise
+    if dist.is_main:
+        _write_json(run_dir / "metrics.json", metrics)
+        header = {
+            "task": task_name,
+            "seed": seed,
+            "device": str(torch_device),
+            "processes": dist.world_size,
+            "run directory": str(run_dir),
+        }
+        ctx.report.write(metrics, header)
+        _write_json(run_dir / "status.json", {"state": "completed", "ended": _timestamp()})
+    return run_dir, metrics

@@ -1,0 +1,121 @@
+"""Helpers for plugin authors' tests (also a pytest plugin, loaded through ``pytest11``).
+
+* :func:`check_plugin` — a conformance check of a plugin module;
+* :func:`isolated_registry` — a registry of core plus given plugin modules, no entry points;
+* :func:`run_task` — run a task exactly as ``flow run`` does and return its metrics;
+* fixture ``flow_registry`` — a factory for isolated registries.
+
+This module imports nothing heavy at import time, because pytest loads it in every session of
+an environment where flow-core is installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from flow_core.registry import Registry
+
+__all__ = ["check_plugin", "flow_registry", "isolated_registry", "run_task"]
+
+
+def isolated_registry(*modules: types.ModuleType) -> Registry:
+    """A registry holding flow-core's built-ins and ``modules``; installed plugins are ignored."""
+    from flow_core.plugins import load_plugins
+    from flow_core.registry import Registry
+
+    return Registry(load_plugins(entry_points_=[], extra_modules=modules))
+
+
+def check_plugin(module: types.ModuleType) -> None:
+    """Assert that ``module`` is a well-formed flow plugin; list every problem found."""
+    from flow_core.components import KINDS
+    from flow_core.errors import FlowError
+    from flow_core.plugins import FLOW_PLUGIN_API
+
+    problems: list[str] = []
+    api = getattr(module, "FLOW_PLUGIN_API", None)
+    if api != FLOW_PLUGIN_API:
+        problems.append(f"FLOW_PLUGIN_API is {api!r}; this flow-core expects {FLOW_PLUGIN_API}")
+    hooks = [f"flow_register_{kind}s" for kind in KINDS]
+    if not any(hasattr(module, h) for h in hooks):
+        problems.append(f"defines none of the hooks {', '.join(hooks)}")
+    try:
+        registry = isolated_registry(module)
+    except FlowError as error:
+        raise AssertionError(f"plugin {module.__name__} does not load: {error}") from error
+    name = module.__name__.rsplit(".", 1)[-1]
+    for entry in registry.entries():
+        if entry.plugin.name != name:
+            continue
+        try:
+            obj = entry.load()
+        except Exception as error:
+            problems.append(
+                f"{entry.kind} {entry.name!r}: target {entry.component.target!r}"
+                f" does not import: {type(error).__name__}: {error}"
+            )
+            continue
+        if not entry.component.summary.strip():
+            problems.append(f"{entry.kind} {entry.name!r} has an empty summary")
+        if entry.kind == "task":
+            problems += _check_task(entry.name, obj)
+    if problems:
+        raise AssertionError(f"plugin {module.__name__}:\n  " + "\n  ".join(problems))
+
+
+def _check_task(name: str, task_cls: Any) -> list[str]:
+    config_cls: Any = getattr(task_cls, "Config", None)
+    problems: list[str] = []
+    if not isinstance(config_cls, type) or not dataclasses.is_dataclass(config_cls):
+        return [f"task {name!r} has no dataclass Config"]
+    params = getattr(config_cls, "__dataclass_params__", None)
+    if params is None or not params.frozen:
+        problems.append(f"task {name!r}: Config must be a frozen dataclass")
+    try:
+        config_cls()
+    except Exception as error:
+        problems.append(f"task {name!r}: Config() fails with defaults: {error}")
+    if not callable(getattr(task_cls, "run", None)):
+        problems.append(f"task {name!r} has no run(config, ctx) method")
+    return problems
+
+
+def run_task(
+    name: str,
+    out_dir: Path,
+    overrides: Mapping[str, object] | None = None,
+    seed: int = 0,
+    registry: Registry | None = None,
+) -> dict[str, float]:
+    """Run task ``name`` into ``out_dir`` (as ``flow run`` would) and return its metrics."""
+    from flow_core.runner import execute
+
+    sets = [(k, str(v)) for k, v in (overrides or {}).items()]
+    _, metrics = execute(
+        name,
+        overrides=sets,
+        out=out_dir,
+        device="cpu",
+        seed=seed,
+        registry=registry,
+        show_progress=False,
+    )
+    return metrics
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the ``gpu`` marker used for tests that need CUDA."""
+    config.addinivalue_line("markers", "gpu: needs a CUDA device (skipped without one)")
+
+
+@pytest.fixture
+def flow_registry() -> Callable[..., Registry]:
+    """A factory: ``flow_registry(module, ...)`` gives an isolated registry."""
+    return isolated_registry
