@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.metadata
 import json
 import os
 import sys
@@ -25,7 +26,27 @@ from flow_core.registry import Registry, get_registry, normalize_kind
 
 __all__ = ["main"]
 
-DOCS_URL = "docs/"
+FIRST_PARTY_DOCS = "docs/packages/{distribution}.md in the flow repository"
+
+
+def _project_url(distribution: str) -> str:
+    """Where a distribution documents itself: flow's own docs page, else its project URL."""
+    if distribution.startswith("flow-") and distribution.removeprefix("flow-") in {
+        "core",
+        "images",
+        "robotics",
+        "physics",
+        "sceneflow",
+        "nids",
+        "norms",
+    }:
+        return FIRST_PARTY_DOCS.format(distribution=distribution)
+    try:
+        metadata = importlib.metadata.metadata(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return ""
+    urls = [u.split(",", 1)[-1].strip() for u in metadata.get_all("Project-URL") or []]
+    return urls[0] if urls else str(metadata.get("Home-page") or "")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -140,8 +161,9 @@ def _cmd_info(registry: Registry, name: str) -> None:
             print("  config (--set key=value):")
             for field_name, (annotation, default) in config_fields(config_cls).items():
                 print(f"    {field_name}: {type_name(annotation)} = {default!r}")
-        docs = entry.component.docs or f"{DOCS_URL} (package page of {entry.plugin.distribution})"
-        print(f"  docs: {docs}")
+        docs = entry.component.docs or _project_url(entry.plugin.distribution)
+        if docs:
+            print(f"  docs: {docs}")
 
 
 def _cmd_run(args: argparse.Namespace) -> None:

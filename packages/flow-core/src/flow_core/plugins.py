@@ -158,7 +158,7 @@ def load_plugins(
     Args:
         entry_points_: the entry points to consider; by default those in ``flow.plugins``.
         extra_modules: plugin modules registered directly (used by tests and
-            :func:`flow_core.testing.plugin_manager`).
+            :func:`flow_core.testing.isolated_registry`).
 
     Raises:
         PluginConflictError: two plugins registered the same ``(kind, name)``.
@@ -202,8 +202,9 @@ def load_plugins(
             _report_failure(plugin, error)
 
     for module in extra_modules:
-        name = module.__name__.rsplit(".", 1)[-1]
-        plugin = LoadedPlugin(name, getattr(module, "__distribution__", module.__name__), "-", "")
+        top = module.__name__.split(".", 1)[0]
+        name = top.removeprefix("flow_").replace("_", "-")
+        plugin = LoadedPlugin(name, top.replace("_", "-"), "-", "")
         plugins.append(plugin)
         _register(manager, module, plugin)
 

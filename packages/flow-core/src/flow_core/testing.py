@@ -36,7 +36,6 @@ def isolated_registry(*modules: types.ModuleType) -> Registry:
 def check_plugin(module: types.ModuleType) -> None:
     """Assert that ``module`` is a well-formed flow plugin; list every problem found."""
     from flow_core.components import KINDS
-    from flow_core.errors import FlowError
     from flow_core.plugins import FLOW_PLUGIN_API
 
     problems: list[str] = []
@@ -48,9 +47,10 @@ def check_plugin(module: types.ModuleType) -> None:
         problems.append(f"defines none of the hooks {', '.join(hooks)}")
     try:
         registry = isolated_registry(module)
-    except FlowError as error:
-        raise AssertionError(f"plugin {module.__name__} does not load: {error}") from error
-    name = module.__name__.rsplit(".", 1)[-1]
+    except Exception as error:
+        problems.append(f"does not load: {type(error).__name__}: {error}")
+        raise AssertionError(f"plugin {module.__name__}:\n  " + "\n  ".join(problems)) from error
+    name = module.__name__.split(".", 1)[0].removeprefix("flow_").replace("_", "-")
     for entry in registry.entries():
         if entry.plugin.name != name:
             continue

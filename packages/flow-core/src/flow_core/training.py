@@ -119,6 +119,7 @@ class _Loop:
         self.generator = torch.Generator().manual_seed(ctx.seed * 1_000_003 + ctx.dist.rank)
         torch.manual_seed(ctx.seed + ctx.dist.rank)
         self.step = 0
+        self.metrics: dict[str, float] = {}
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {f"model.{k}": v for k, v in self.model.state_dict().items()}
@@ -136,6 +137,7 @@ class _Loop:
         if self.ctx.is_main:
             state: dict[str, Any] = {
                 "step": self.step,
+                "metrics": self.metrics,
                 "optimizer": self.optimizer.state_dict(),
                 "rng": rng,
             }
@@ -185,6 +187,7 @@ class _Loop:
                 )
             _set_rng_state(rng[self.ctx.dist.rank], self.generator)
             self.step = int(state["step"])
+            self.metrics = {str(k): float(v) for k, v in state.get("metrics", {}).items()}
         except (KeyError, ValueError, TypeError, RuntimeError) as error:
             raise CheckpointError(f"checkpoint {path} state does not match: {error}") from None
 
@@ -221,7 +224,9 @@ def train(
     last_saved = loop.step
     network = maybe_compile(wrap_ddp(loop.model, ctx.device), settings.compile)
     scaler = make_grad_scaler(ctx.device, settings.precision)
-    result = TrainResult(loop.model, loop.ema.module if loop.ema else None, loop.step)
+    result = TrainResult(
+        loop.model, loop.ema.module if loop.ema else None, loop.step, dict(loop.metrics)
+    )
     bar = ctx.progress(settings.steps, f"train {ctx.task_name}", initial=loop.step)
     network.train()
     while loop.step < settings.steps:
@@ -248,7 +253,7 @@ def train(
             loop.ema.update(loop.model)
         loop.step += 1
         bar.update(1)
-        result.metrics = {"loss": float(loss.detach()), **metrics}
+        result.metrics = loop.metrics = {"loss": float(loss.detach()), **metrics}
         if settings.log_every and loop.step % settings.log_every == 0:
             lr = optimizer.param_groups[0]["lr"]
             ctx.log(loop.step, {**result.metrics, "lr": float(lr)})

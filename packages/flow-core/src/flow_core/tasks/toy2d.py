@@ -6,7 +6,8 @@ registered sampler, and measures how close the samples are to *held-out* target 
 (never the training draws) with the sliced Wasserstein-2 distance and the RBF MMD². Two
 references put the numbers on a scale: the same distances from the source distribution
 N(0, I) (what an untrained model would roughly give) and from a second independent target
-sample (the floor that finite samples allow).
+sample (what a perfect model would score up to sampling noise; with a few thousand points a
+model can land slightly below it by chance, sliced W2 especially).
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class Toy2DConfig:
     """Configuration of ``core.toy2d`` (defaults train in well under a minute on a CPU)."""
 
     target: str = "eight-gaussians"
+    flow: str = "mlp"
     objective: str = "cfm"
     sampler: str = "euler"
     sample_steps: int = 50
@@ -74,7 +76,7 @@ class Toy2D:
     Config: ClassVar[type[Toy2DConfig]] = Toy2DConfig
 
     def run(self, config: Toy2DConfig, ctx: RunContext) -> dict[str, float]:
-        model = ctx.build("flow", "mlp", dim=2, hidden=config.hidden, depth=config.depth)
+        model = ctx.build("flow", config.flow, dim=2, hidden=config.hidden, depth=config.depth)
         objective = ctx.build("objective", config.objective)
         sampler = ctx.build(
             "sampler",
@@ -117,14 +119,14 @@ class Toy2D:
 
         sw, mmd = distances(samples)
         sw_source, mmd_source = distances(x0)
-        sw_floor, mmd_floor = distances(second)
+        sw_second, mmd_second = distances(second)
         metrics = {
             "sliced_w2": sw,
             "mmd": mmd,
             "sliced_w2_source": sw_source,
             "mmd_source": mmd_source,
-            "sliced_w2_floor": sw_floor,
-            "mmd_floor": mmd_floor,
+            "sliced_w2_second_draw": sw_second,
+            "mmd_second_draw": mmd_second,
             "sliced_w2_ratio_to_source": sw / sw_source,
             "nfe": float(sampler.nfe),
             "train_loss": result.metrics.get("loss", float("nan")),
@@ -160,9 +162,9 @@ class Toy2D:
                     "MMD²": metrics["mmd_source"],
                 },
                 {
-                    "samples": "second target draw (floor)",
-                    "sliced W2": metrics["sliced_w2_floor"],
-                    "MMD²": metrics["mmd_floor"],
+                    "samples": "second independent target draw (perfect-model level)",
+                    "sliced W2": metrics["sliced_w2_second_draw"],
+                    "MMD²": metrics["mmd_second_draw"],
                 },
             ],
         )
