@@ -58,7 +58,7 @@ def integration(session: nox.Session) -> None:
 @nox.session(tags=PACKAGES)
 def lint(session: nox.Session) -> None:
     """ruff check and ruff format --check over the whole tree."""
-    session.install("ruff>=0.6")
+    session.install("ruff==0.17.6")
     session.run("ruff", "check", ".")
     session.run("ruff", "format", "--check", ".")
 
@@ -67,7 +67,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy over every package (strict on flow-core, per the root pyproject)."""
     _install(session, *PACKAGES)
-    session.install("mypy>=1.10")
+    session.install("mypy==2.4.1")
     session.run("mypy", *[f"packages/flow-{p}/src" for p in PACKAGES])
 
 

@@ -101,3 +101,37 @@ def test_resume_into_a_different_model_is_refused(tmp_path):
             batches,
             TrainSettings(steps=20),
         )
+
+
+def test_stages_checkpoint_and_resume_separately(tmp_path):
+    def run(resume):
+        ctx = make_ctx(tmp_path, resume=resume)
+        out = []
+        for stage in ("teacher", "student"):
+            torch.manual_seed(1)
+            model = torch.nn.Linear(3, 1)
+            result = train(
+                ctx,
+                model,
+                torch.optim.SGD(model.parameters(), lr=0.1),
+                mse_objective,
+                batches,
+                TrainSettings(steps=20, log_every=10, checkpoint_every=10),
+                stage=stage,
+            )
+            out.append(result.model.weight.detach().clone())
+        return out
+
+    first = run(resume=False)
+    assert (tmp_path / "checkpoints" / "teacher" / "latest").exists()
+    assert (tmp_path / "checkpoints" / "student" / "latest").exists()
+    lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [(x["stage"], x["step"]) for x in lines] == [
+        ("teacher", 10),
+        ("teacher", 20),
+        ("student", 10),
+        ("student", 20),
+    ]
+    again = run(resume=True)  # both stages finished: resuming restores, trains nothing
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 4

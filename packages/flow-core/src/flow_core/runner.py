@@ -80,24 +80,34 @@ class RunContext:
         """Construct the registered component ``(kind, name)`` (see :func:`build_component`)."""
         return build_component(self.registry.load(kind, name), **options)
 
-    def log(self, step: int, metrics: Mapping[str, float]) -> None:
-        """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only)."""
+    def log(self, step: int, metrics: Mapping[str, float], stage: str = "") -> None:
+        """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only).
+
+        ``stage`` names a training stage of a multi-stage task (``teacher``, ``reflow-1``);
+        it is recorded in the line so that resuming one stage leaves the others' lines alone.
+        """
         if not self.is_main:
             return
-        line = json.dumps({"step": step, **{k: float(v) for k, v in metrics.items()}})
+        record: dict[str, Any] = {"step": step}
+        if stage:
+            record["stage"] = stage
+        record.update({k: float(v) for k, v in metrics.items()})
+        line = json.dumps(record)
         with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
             handle.write(line + "\n")
 
-    def truncate_log(self, after_step: int) -> None:
-        """Drop ``metrics.jsonl`` lines logged after ``after_step`` (used when resuming)."""
+    def truncate_log(self, after_step: int, stage: str = "") -> None:
+        """Drop the lines of ``stage`` logged after ``after_step`` (used when resuming)."""
         path = self.out_dir / "metrics.jsonl"
         if not self.is_main or not path.exists():
             return
-        kept = [
-            line
-            for line in path.read_text(encoding="utf-8").splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= after_step
-        ]
+        kept = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            record = json.loads(line)
+            if record.get("stage", "") != stage or record.get("step", 0) <= after_step:
+                kept.append(line)
         path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
 
     def progress(self, total: int, desc: str, initial: int = 0) -> tqdm[Any]:

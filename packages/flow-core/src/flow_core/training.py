@@ -33,6 +33,8 @@ from flow_core.gpu import (
 )
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from flow_core.protocols import Batch
     from flow_core.runner import RunContext
 
@@ -109,8 +111,11 @@ class _Loop:
         optimizer: torch.optim.Optimizer,
         settings: TrainSettings,
         scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+        stage: str,
     ) -> None:
         self.ctx = ctx
+        self.stage = stage
+        self.directory = ctx.checkpoint_dir / stage if stage else ctx.checkpoint_dir
         self.model = model.to(ctx.device)
         self.optimizer = optimizer
         self.settings = settings
@@ -131,7 +136,7 @@ class _Loop:
         if not all(bool(torch.isfinite(p).all()) for p in self.model.parameters()):
             raise TrainingDivergedError(
                 f"parameters became non-finite by step {self.step}; training stopped and"
-                f" {_kept(last_saved, self.ctx)}"
+                f" {_kept(last_saved, self.directory)}"
             )
         rng = all_gather_object(_rng_state(self.generator))
         if self.ctx.is_main:
@@ -144,7 +149,7 @@ class _Loop:
             if self.scheduler is not None:
                 state["scheduler"] = self.scheduler.state_dict()
             save_checkpoint(
-                self.ctx.checkpoint_dir,
+                self.directory,
                 self.step,
                 self.tensors(),
                 state,
@@ -153,7 +158,7 @@ class _Loop:
         barrier()
 
     def restore(self) -> None:
-        path = latest_checkpoint(self.ctx.checkpoint_dir)
+        path = latest_checkpoint(self.directory)
         if path is None:
             return
         tensors, state = load_checkpoint(path)
@@ -202,6 +207,7 @@ def train(
     *,
     eval_fn: EvalFn | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    stage: str = "",
 ) -> TrainResult:
     """Train ``model`` for ``settings.steps`` steps and return a :class:`TrainResult`.
 
@@ -216,18 +222,23 @@ def train(
         eval_fn: called as ``eval_fn(model, step)`` every ``eval_every`` steps with the EMA
             model if any; its metrics are logged with an ``eval/`` prefix.
         scheduler: optional learning-rate scheduler, stepped once per step.
+        stage: names one stage of a multi-stage task (teacher, then student, ...): its
+            checkpoints go to ``checkpoints/<stage>/`` and its log lines carry the name, so
+            each stage resumes on its own. A finished stage resumes as a no-op that returns
+            its final model.
     """
-    loop = _Loop(ctx, model, optimizer, settings, scheduler)
+    loop = _Loop(ctx, model, optimizer, settings, scheduler, stage)
     if ctx.resume:
         loop.restore()
-        ctx.truncate_log(loop.step)
+        ctx.truncate_log(loop.step, stage)
     last_saved = loop.step
     network = maybe_compile(wrap_ddp(loop.model, ctx.device), settings.compile)
     scaler = make_grad_scaler(ctx.device, settings.precision)
     result = TrainResult(
         loop.model, loop.ema.module if loop.ema else None, loop.step, dict(loop.metrics)
     )
-    bar = ctx.progress(settings.steps, f"train {ctx.task_name}", initial=loop.step)
+    label = f"{ctx.task_name} {stage}".strip()
+    bar = ctx.progress(settings.steps, f"train {label}", initial=loop.step)
     network.train()
     while loop.step < settings.steps:
         batch = _move(next_batch(loop.generator), ctx.device)
@@ -237,7 +248,7 @@ def train(
             bar.close()
             raise TrainingDivergedError(
                 f"loss became {loss.item()} at step {loop.step + 1}; training stopped and"
-                f" {_kept(last_saved, ctx)}"
+                f" {_kept(last_saved, loop.directory)}"
             )
         optimizer.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
@@ -256,11 +267,11 @@ def train(
         result.metrics = loop.metrics = {"loss": float(loss.detach()), **metrics}
         if settings.log_every and loop.step % settings.log_every == 0:
             lr = optimizer.param_groups[0]["lr"]
-            ctx.log(loop.step, {**result.metrics, "lr": float(lr)})
+            ctx.log(loop.step, {**result.metrics, "lr": float(lr)}, stage)
             bar.set_postfix(loss=f"{result.metrics['loss']:.4g}")
         if eval_fn is not None and settings.eval_every and loop.step % settings.eval_every == 0:
             evaluated = _evaluate(eval_fn, result.eval_model, loop.step)
-            ctx.log(loop.step, {f"eval/{k}": v for k, v in evaluated.items()})
+            ctx.log(loop.step, {f"eval/{k}": v for k, v in evaluated.items()}, stage)
             result.evaluations.append({"step": float(loop.step), **evaluated})
             network.train()
         if settings.checkpoint_every and loop.step % settings.checkpoint_every == 0:
@@ -270,16 +281,16 @@ def train(
     if last_saved != loop.step:
         loop.save(last_saved)
     if ctx.dist.world_size > 1:
-        ctx.log(loop.step, {"ddp/replica_divergence": replica_divergence(loop.model)})
+        ctx.log(loop.step, {"ddp/replica_divergence": replica_divergence(loop.model)}, stage)
     result.step = loop.step
     result.model.eval()
     result.eval_model.eval()
     return result
 
 
-def _kept(last_saved: int, ctx: RunContext) -> str:
+def _kept(last_saved: int, directory: Path) -> str:
     if last_saved > 0:
-        return f"the last good checkpoint (step {last_saved}) is kept in {ctx.checkpoint_dir}"
+        return f"the last good checkpoint (step {last_saved}) is kept in {directory}"
     return "no checkpoint had been written yet"
 
 
