@@ -46,7 +46,9 @@ def _project_url(distribution: str) -> str:
     except importlib.metadata.PackageNotFoundError:
         return ""
     urls = [u.split(",", 1)[-1].strip() for u in metadata.get_all("Project-URL") or []]
-    return urls[0] if urls else str(metadata.get("Home-page") or "")
+    if urls:
+        return str(urls[0])
+    return str(metadata["Home-page"]) if "Home-page" in metadata else ""
 
 
 class _Parser(argparse.ArgumentParser):
