@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -5,6 +7,7 @@ from torch import nn
 from flow_core.errors import ConfigError, FlowError
 from flow_core.models import MLPVelocity
 from flow_core.objectives import ConditionalFlowMatching
+from flow_core.paths.affine import AffinePath
 from flow_core.protocols import Objective
 
 
@@ -128,3 +131,74 @@ def test_training_an_mlp_lowers_the_loss_towards_the_optimum():
     first, last = sum(losses[:20]) / 20, sum(losses[-50:]) / 50
     assert last < 0.25 * first
     assert last < 1.15 * optimum
+
+
+def test_model_kind_and_registered_class_defaults():
+    assert ConditionalFlowMatching.model_kind == "velocity"
+    objective = ConditionalFlowMatching()
+    assert objective.coupling == "independent" and objective.loss == "squared"
+
+
+def test_condition_dropout_uses_the_null_label():
+    torch.manual_seed(0)
+    model = MLPVelocity(num_classes=3, hidden=8)
+    seen = []
+    model.register_forward_hook(lambda module, args, out: seen.append(args[2]))
+    labels = torch.randint(0, 3, (4000,))
+    ConditionalFlowMatching(cond_dropout=0.3)(model, {"x1": torch.randn(4000, 2), "cond": labels})
+    (cond,) = seen
+    dropped = cond == model.null_label
+    assert cond.dtype == labels.dtype
+    assert dropped.float().mean().item() == pytest.approx(0.3, abs=0.03)
+    assert torch.equal(cond[~dropped], labels[~dropped])
+
+
+def test_condition_dropout_extremes_and_embeddings():
+    model = Recorder()
+    embeddings = torch.randn(6, 4)
+    ConditionalFlowMatching(cond_dropout=1.0)(model, {"x1": torch.randn(6, 2), "cond": embeddings})
+    ConditionalFlowMatching(cond_dropout=0.0)(model, {"x1": torch.randn(6, 2), "cond": embeddings})
+    assert torch.equal(model.calls[0][2], torch.zeros(6, 4))  # float conditions drop to zeros
+    assert model.calls[1][2] is embeddings
+    with pytest.raises(FlowError, match="null_label"):
+        ConditionalFlowMatching(cond_dropout=0.5)(
+            Recorder(), {"x1": torch.randn(6, 2), "cond": torch.arange(6)}
+        )
+    with pytest.raises(ConfigError, match="cond_dropout"):
+        ConditionalFlowMatching(cond_dropout=1.5)
+
+
+def test_time_density_option():
+    torch.manual_seed(0)
+    model = Recorder()
+    ConditionalFlowMatching(time_density="logit-normal:mean=2.0")(
+        model, {"x1": torch.randn(4000, 2)}
+    )
+    ((_, t, _),) = model.calls
+    assert t.median().item() == pytest.approx(1 / (1 + math.exp(-2.0)), abs=0.02)
+    with pytest.raises(ConfigError, match="unknown time density"):
+        ConditionalFlowMatching(time_density="beta")
+
+
+def test_pseudo_huber_loss_option():
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(8, 3), torch.randn(8, 3)
+    loss, _ = ConditionalFlowMatching(loss="pseudo-huber")(Recorder(), {"x0": x0, "x1": x1})
+    c = 0.00054 * 3
+    expected = (((x1 - x0).square().sum(dim=1) + c**2).sqrt() - c) / 3
+    torch.testing.assert_close(loss, expected.mean())
+    with pytest.raises(ConfigError, match="unknown loss"):
+        ConditionalFlowMatching(loss="l1")
+
+
+def test_affine_path_option():
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(16, 2), torch.randn(16, 2)
+    model = Recorder()
+    loss, _ = ConditionalFlowMatching(path="cosine")(model, {"x0": x0, "x1": x1})
+    ((x_t, t, _),) = model.calls
+    path = AffinePath("cosine")
+    torch.testing.assert_close(x_t, path.interpolate(x0, x1, t))
+    torch.testing.assert_close(loss, path.target_velocity(x0, x1, t).square().mean())
+    with pytest.raises(ConfigError, match="schedule"):
+        ConditionalFlowMatching(path="zigzag")

@@ -195,11 +195,18 @@ def _check_resumable(out: Path, record: Mapping[str, Any]) -> None:
 
 def _check_component_names(config: Any, registry: Registry) -> None:
     """A config field named after a registry kind (``objective``, ``sampler``, ...) holds a
-    component name of that kind: check it before any work starts."""
+    component name of that kind: check that it exists, and that the components agree on the
+    kind of model (velocity, average-velocity, invertible), before any work starts."""
+    model_kinds: dict[str, str] = {}
     for kind in KINDS:
         value = getattr(config, kind, None)
         if isinstance(value, str):
-            registry.get(kind, value)
+            model_kind = getattr(registry.load(kind, value), "model_kind", None)
+            if isinstance(model_kind, str):
+                model_kinds[f"{kind} {value!r}"] = model_kind
+    if len(set(model_kinds.values())) > 1:
+        described = ", ".join(f"{name} works on {mk} models" for name, mk in model_kinds.items())
+        raise ConfigError(f"these components do not fit together: {described}")
 
 
 def execute(
