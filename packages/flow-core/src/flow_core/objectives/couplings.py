@@ -36,9 +36,7 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import ot
 import torch
-from scipy.optimize import linear_sum_assignment
 from torch import Tensor
 
 from flow_core.errors import ConfigError, FlowError
@@ -99,6 +97,10 @@ def _pick_solver(solver: str, dim: int) -> str:
 
 def _assignment(cost: Tensor, solver: str) -> Tensor:
     """Optimal permutation for one square cost matrix, on the CPU; result on cost's device."""
+    # POT and SciPy are imported on first use: importing POT takes about two seconds.
+    import ot
+    from scipy.optimize import linear_sum_assignment
+
     matrix = cost.detach().to("cpu", torch.float64).numpy()
     n = matrix.shape[0]
     if solver == "pot":
@@ -158,6 +160,8 @@ def _contrast(cost: Tensor) -> Tensor:
 
 
 def _sinkhorn_rows(cost: Tensor, reg: float, generator: torch.Generator | None) -> Tensor:
+    import ot
+
     n = cost.shape[0]
     # Subtracting each row's minimum leaves the entropic plan unchanged (it shifts a dual
     # potential) and gives every row of the kernel an entry exp(0) = 1.

@@ -78,7 +78,7 @@ class Toy2DConfig:
     batch_size: int = 256
     lr: float = 1e-3
     grad_clip: float = 1.0
-    ema_decay: float = 0.0
+    ema_decay: float = 0.995
     reflow_rounds: int = 0
     reflow_objective: str = "cfm"
     reflow_pairs: int = 20000
