@@ -107,7 +107,8 @@ class FixedStepSampler:
     including the last).
 
     Args:
-        steps: number of steps (at least 1).
+        steps: number of steps (at least 1); by default 100 for Euler, 50 for Heun and
+            midpoint, 25 for RK4 (100 network evaluations each).
         grid: ``"uniform"``, ``"shifted"`` (SD3 shift ``t′ = t/(s − (s − 1)t)`` with
             ``s = shift``) or ``"bellman"`` (BOSS). The Bellman grid depends on the model: it
             is computed on the first call to :meth:`sample`, from that call's model and the
@@ -126,11 +127,12 @@ class FixedStepSampler:
 
     name: ClassVar[str]
     evaluations_per_step: ClassVar[int]
+    default_steps: ClassVar[int]
     model_kind: ClassVar[str] = "velocity"
 
     def __init__(
         self,
-        steps: int = 100,
+        steps: int | None = None,
         grid: str = "uniform",
         shift: float = 3.0,
         time_grid: Sequence[float] | Tensor | None = None,
@@ -149,7 +151,7 @@ class FixedStepSampler:
             self.time_grid = validate_time_grid(time_grid, self.name)
             self.steps = self.time_grid.numel() - 1
         else:
-            self.steps = check_steps(steps, self.name)
+            self.steps = check_steps(self.default_steps if steps is None else steps, self.name)
             if grid == "uniform":
                 self.time_grid = uniform_grid(self.steps)
             elif grid == "shifted":
@@ -193,6 +195,7 @@ class Euler(FixedStepSampler):
     """Explicit Euler (order 1): ``nfe = steps``. See :class:`FixedStepSampler` for the args."""
 
     name = "euler"
+    default_steps = 100
     evaluations_per_step = 1
 
 
@@ -200,48 +203,21 @@ class Heun(FixedStepSampler):
     """Heun's method (order 2): ``nfe = 2·steps``. See :class:`FixedStepSampler`."""
 
     name = "heun"
+    default_steps = 50
     evaluations_per_step = 2
-
-    def __init__(
-        self,
-        steps: int = 50,
-        grid: str = "uniform",
-        shift: float = 3.0,
-        time_grid: Sequence[float] | Tensor | None = None,
-        reference_steps: int = 64,
-    ) -> None:
-        super().__init__(steps, grid, shift, time_grid, reference_steps)
 
 
 class Midpoint(FixedStepSampler):
     """The explicit midpoint method (order 2): ``nfe = 2·steps``. See :class:`FixedStepSampler`."""
 
     name = "midpoint"
+    default_steps = 50
     evaluations_per_step = 2
-
-    def __init__(
-        self,
-        steps: int = 50,
-        grid: str = "uniform",
-        shift: float = 3.0,
-        time_grid: Sequence[float] | Tensor | None = None,
-        reference_steps: int = 64,
-    ) -> None:
-        super().__init__(steps, grid, shift, time_grid, reference_steps)
 
 
 class RK4(FixedStepSampler):
     """Classical Runge–Kutta 4 (order 4): ``nfe = 4·steps``. See :class:`FixedStepSampler`."""
 
     name = "rk4"
+    default_steps = 25
     evaluations_per_step = 4
-
-    def __init__(
-        self,
-        steps: int = 25,
-        grid: str = "uniform",
-        shift: float = 3.0,
-        time_grid: Sequence[float] | Tensor | None = None,
-        reference_steps: int = 64,
-    ) -> None:
-        super().__init__(steps, grid, shift, time_grid, reference_steps)
