@@ -119,3 +119,15 @@ def test_corrupt_checkpoint_on_resume_is_a_runtime_error(tmp_path, capsys):
     assert main(["run", "core.toy2d", "--out", str(out), "--resume", *SMALL]) == 1
     assert "unreadable" in capsys.readouterr().err
     assert json.loads((out / "status.json").read_text())["state"] == "failed"
+
+
+def test_config_file_then_set_overrides(tmp_path):
+    config = tmp_path / "toy.toml"
+    config.write_text('target = "moons"\nsteps = 40\nhidden = 32\neval_samples = 200\n')
+    out = tmp_path / "run"
+    args = ["run", "core.toy2d", "--config", str(config), "--set", "steps=20", "--out", str(out)]
+    assert main([*args, "--no-progress"]) == 0
+    resolved = json.loads((out / "config.json").read_text())["config"]
+    assert (resolved["target"], resolved["steps"], resolved["hidden"]) == ("moons", 20, 32)
+    config.write_text("steps = 'many'\n")
+    assert main(["run", "core.toy2d", "--config", str(config), "--out", str(tmp_path / "b")]) == 2
