@@ -1,0 +1,1 @@
+"""Sections and helpers of the flow-core benchmark (tools/bench/core.py)."""
