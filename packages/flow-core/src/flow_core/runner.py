@@ -28,6 +28,7 @@ from flow_core.errors import ConfigError, FlowError, UsageError
 from flow_core.gpu import (
     DistInfo,
     broadcast_object,
+    cleanup,
     init_distributed,
     resolve_device,
     seed_everything,
@@ -267,6 +268,7 @@ def execute(
                 run_dir / "status.json", {"state": "failed", "error": cause, "ended": _timestamp()}
             )
         raise
+    cleanup()
     if dist.is_main:
         _write_json(run_dir / "metrics.json", metrics)
         header = {

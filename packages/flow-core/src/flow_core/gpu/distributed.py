@@ -107,8 +107,14 @@ def init_distributed(device: torch.device) -> DistInfo:
 
 
 def cleanup() -> None:
-    """Destroy the default process group, if any."""
+    """Destroy the default process group, if any, once every rank has arrived.
+
+    The barrier first matters: a rank that tears the group down (or exits) while another is
+    still talking to it can abort that process ("terminate called without an active
+    exception") with gloo.
+    """
     if _initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 
