@@ -19,6 +19,7 @@ from flow_core.errors import ConfigError, FlowError
 from flow_core.protocols import Batch
 
 __all__ = [
+    "check_adaptive_weight",
     "check_probability",
     "drop_condition",
     "is_label_tensor",
@@ -33,6 +34,15 @@ def check_probability(value: float, name: str, where: str) -> float:
     if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{where}: {name} must lie in [0, 1], got {value}")
     return float(value)
+
+
+def check_adaptive_weight(power: float, eps: float, where: str) -> tuple[float, float]:
+    """Validate ``(p, ε)`` of the adaptive weight 1/sg(‖Δ‖² + ε)^p; return them as floats."""
+    if power < 0:
+        raise ConfigError(f"{where}: adaptive_power must be >= 0, got {power}")
+    if not eps > 0:
+        raise ConfigError(f"{where}: eps must be > 0, got {eps}")
+    return float(power), float(eps)
 
 
 def unwrap(model: nn.Module) -> nn.Module:

@@ -44,8 +44,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd import forward_ad
 
-from flow_core.errors import ConfigError
 from flow_core.objectives._common import (
+    check_adaptive_weight,
     check_probability,
     drop_condition,
     null_condition,
@@ -142,12 +142,7 @@ class MeanFlow:
     ) -> None:
         self.flow_ratio = check_probability(flow_ratio, "flow_ratio", self.name)
         self.time_density = TimeDensity.parse(time_density)
-        if adaptive_power < 0:
-            raise ConfigError(f"{self.name}: adaptive_power must be >= 0, got {adaptive_power}")
-        if not eps > 0:
-            raise ConfigError(f"{self.name}: eps must be > 0, got {eps}")
-        self.adaptive_power = float(adaptive_power)
-        self.eps = float(eps)
+        self.adaptive_power, self.eps = check_adaptive_weight(adaptive_power, eps, self.name)
         self.cond_dropout = check_probability(cond_dropout, "cond_dropout", self.name)
         self.cfg_omega = float(cfg_omega)
         self.cfg_kappa = check_probability(cfg_kappa, "cfg_kappa", self.name)

@@ -30,8 +30,12 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from flow_core.errors import ConfigError
-from flow_core.objectives._common import check_probability, drop_condition, source_and_data
+from flow_core.objectives._common import (
+    check_adaptive_weight,
+    check_probability,
+    drop_condition,
+    source_and_data,
+)
 from flow_core.objectives.meanflow import adaptive_weight, sample_interval
 from flow_core.objectives.timesteps import TimeDensity
 from flow_core.paths.affine import expand_time
@@ -92,12 +96,7 @@ class SplitMeanFlow:
     ) -> None:
         self.flow_ratio = check_probability(flow_ratio, "flow_ratio", self.name)
         self.time_density = TimeDensity.parse(time_density)
-        if adaptive_power < 0:
-            raise ConfigError(f"{self.name}: adaptive_power must be >= 0, got {adaptive_power}")
-        if not eps > 0:
-            raise ConfigError(f"{self.name}: eps must be > 0, got {eps}")
-        self.adaptive_power = float(adaptive_power)
-        self.eps = float(eps)
+        self.adaptive_power, self.eps = check_adaptive_weight(adaptive_power, eps, self.name)
         self.cond_dropout = check_probability(cond_dropout, "cond_dropout", self.name)
 
     def __call__(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]:
