@@ -28,6 +28,7 @@ from torch import Tensor, nn
 from torchdiffeq import odeint
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.objectives.likelihood import gaussian_log_density
 from flow_core.samplers.adaptive import check_adaptive_method
 
 __all__ = ["EXACT_DIVERGENCE_MAX_DIM", "log_likelihood"]
@@ -135,5 +136,4 @@ def log_likelihood(
     start = (x1, torch.zeros(x1.shape[0], dtype=x1.dtype, device=x1.device))
     x_path, delta_path = odeint(dynamics, start, span, rtol=rtol, atol=atol, method=method)
     x0, delta = x_path[-1], delta_path[-1]
-    log_p0 = -0.5 * x0.reshape(x0.shape[0], -1).square().sum(1) - 0.5 * dim * math.log(2 * math.pi)
-    return log_p0 + delta, nfe
+    return gaussian_log_density(x0) + delta, nfe

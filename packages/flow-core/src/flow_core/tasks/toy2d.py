@@ -26,7 +26,6 @@ invertible flows (exact change of variables).
 from __future__ import annotations
 
 import copy
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from torch import nn
 from flow_core.datasets.toy2d import TOY2D_TARGETS, sample_toy2d
 from flow_core.errors import ConfigError
 from flow_core.metrics.distances import mmd_rbf, sliced_wasserstein
+from flow_core.objectives.likelihood import gaussian_log_density
 from flow_core.training import TrainSettings, train
 
 if TYPE_CHECKING:
@@ -379,8 +379,7 @@ def _negative_log_likelihood(
     if kind == "invertible":
         with torch.no_grad():
             z, logdet = model(x)
-        gaussian = -0.5 * (z.pow(2).sum(1) + z.shape[1] * math.log(2 * math.pi))
-        return float(-(gaussian + logdet).mean())
+        return float(-(gaussian_log_density(z) + logdet).mean())
     from flow_core.samplers.likelihood import log_likelihood
 
     with torch.no_grad():
