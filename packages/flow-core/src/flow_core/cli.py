@@ -22,7 +22,7 @@ from typing import Any, NoReturn
 from flow_core.components import KINDS
 from flow_core.config import config_fields, parse_set, type_name
 from flow_core.errors import FlowError, UsageError
-from flow_core.registry import Registry, get_registry, normalize_kind
+from flow_core.registry import FIRST_PARTY_DISTRIBUTIONS, Registry, get_registry, normalize_kind
 
 __all__ = ["main"]
 
@@ -31,15 +31,7 @@ FIRST_PARTY_DOCS = "docs/packages/{distribution}.md in the flow repository"
 
 def _project_url(distribution: str) -> str:
     """Where a distribution documents itself: flow's own docs page, else its project URL."""
-    if distribution.startswith("flow-") and distribution.removeprefix("flow-") in {
-        "core",
-        "images",
-        "robotics",
-        "physics",
-        "sceneflow",
-        "nids",
-        "norms",
-    }:
+    if distribution in FIRST_PARTY_DISTRIBUTIONS:
         return FIRST_PARTY_DOCS.format(distribution=distribution)
     try:
         metadata = importlib.metadata.metadata(distribution)

@@ -16,7 +16,7 @@ from flow_core.components import KINDS, Component
 from flow_core.errors import UnknownComponentError, UsageError
 from flow_core.plugins import LoadedPlugin, PluginSet, load_plugins
 
-__all__ = ["Entry", "Registry", "get_registry", "normalize_kind"]
+__all__ = ["FIRST_PARTY_DISTRIBUTIONS", "Entry", "Registry", "get_registry", "normalize_kind"]
 
 # Names provided by first-party packages, so a missing one names the package to install.
 _PROVIDERS: dict[tuple[str, str], str] = {
@@ -35,6 +35,8 @@ _PREFIX_PROVIDERS = {
     "nids": "flow-nids",
     "norms": "flow-norms",
 }
+FIRST_PARTY_DISTRIBUTIONS = frozenset({"flow-core", *_PREFIX_PROVIDERS.values()})
+"""The distributions this repository ships (their docs live under docs/packages/)."""
 
 
 def normalize_kind(kind: str) -> str:
