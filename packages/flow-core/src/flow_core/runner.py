@@ -81,6 +81,27 @@ class RunContext:
         """Construct the registered component ``(kind, name)`` (see :func:`build_component`)."""
         return build_component(self.registry.load(kind, name), **options)
 
+    def build_for_model(self, kind: str, name: str, model_kind: str, **options: Any) -> Any:
+        """:meth:`build`, refusing a component made for another ``model_kind`` of network.
+
+        Raises:
+            ConfigError: the component declares another ``model_kind``; the message lists
+                the registered components of ``kind`` that fit.
+        """
+        component = self.build(kind, name, **options)
+        found = getattr(component, "model_kind", model_kind)
+        if found != model_kind:
+            matching = [
+                entry.name
+                for entry in self.registry.entries(kind)
+                if getattr(entry.load(), "model_kind", None) == model_kind
+            ]
+            raise ConfigError(
+                f"{kind} {name!r} is for {found} models, but this run trains a {model_kind} "
+                f"model; use one of: {', '.join(matching)}"
+            )
+        return component
+
     def log(self, step: int, metrics: Mapping[str, float], stage: str = "") -> None:
         """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only).
 

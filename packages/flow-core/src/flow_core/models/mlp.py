@@ -28,6 +28,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.models.labels import class_labels
 
 __all__ = ["MLPAverageVelocity", "MLPVelocity"]
 
@@ -99,32 +100,11 @@ class _MLPField(nn.Module):
                 )
         features = [x.reshape(batch, self.dim)]
         features += [self.time_features(value).to(x.dtype) for value in times.values()]
-        if self.label_embedding is not None:
-            features.append(self.label_embedding(self._labels(cond, batch, x.device)).to(x.dtype))
-        elif cond is not None:
-            raise FlowError(
-                f"{self.kind}: cond was given but the model is unconditional (num_classes=0)"
-            )
+        labels = class_labels(self.kind, cond, self.num_classes, batch, x.device)
+        if self.label_embedding is not None and labels is not None:
+            features.append(self.label_embedding(labels).to(x.dtype))
         out: Tensor = self.net(torch.cat(features, dim=1))
         return out.reshape(x.shape)
-
-    def _labels(self, cond: Tensor | None, batch: int, device: torch.device) -> Tensor:
-        if cond is None:
-            return torch.full((batch,), self.null_label, dtype=torch.long, device=device)
-        integer = not (
-            cond.dtype.is_floating_point or cond.is_complex() or cond.dtype == torch.bool
-        )
-        if cond.shape != (batch,) or not integer:
-            raise FlowError(
-                f"{self.kind}: cond must be integer labels of shape ({batch},), "
-                f"got {cond.dtype} of shape {tuple(cond.shape)}"
-            )
-        if bool(((cond < 0) | (cond > self.num_classes)).any()):
-            raise FlowError(
-                f"{self.kind}: labels must lie in [0, {self.num_classes}] ({self.num_classes} is "
-                "the null label)"
-            )
-        return cond.long()
 
 
 class MLPVelocity(_MLPField):

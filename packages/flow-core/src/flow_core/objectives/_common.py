@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.models.labels import is_label_tensor
 from flow_core.protocols import Batch
 
 __all__ = [
@@ -75,11 +76,6 @@ def source_and_data(batch: Batch, where: str) -> tuple[Tensor, Tensor]:
             "they must match"
         )
     return x0, x1
-
-
-def is_label_tensor(cond: Tensor) -> bool:
-    """Whether ``cond`` holds integer class labels (not floating, complex or boolean)."""
-    return not (cond.dtype.is_floating_point or cond.is_complex() or cond.dtype == torch.bool)
 
 
 def null_condition(model: nn.Module, cond: Tensor, where: str) -> Tensor:

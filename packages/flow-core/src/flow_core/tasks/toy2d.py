@@ -182,18 +182,7 @@ class Toy2D:
         }
         if "time_grid" in extra:
             options.pop("grid")
-        sampler = ctx.build("sampler", name, **options)
-        if sampler.model_kind != kind:
-            matching = [
-                e.name
-                for e in ctx.registry.entries("sampler")
-                if getattr(e.load(), "model_kind", None) == kind
-            ]
-            raise ConfigError(
-                f"sampler {name!r} is for {sampler.model_kind} models, but objective "
-                f"{config.objective!r} trains a {kind} model; use one of: {', '.join(matching)}"
-            )
-        return sampler
+        return ctx.build_for_model("sampler", name, kind, **options)
 
     def _train(
         self,
