@@ -1,0 +1,196 @@
+"""Evaluation and report of a trained image flow: metrics, the NFE sweep, grids and curves.
+
+Samples are always compared with the *held-out test split*, never with the training images.
+The Fréchet distance (FD) is computed in the shipped feature network's space; the same
+distance between an equally large subset of the *training* images and the test split is
+reported as ``fd_floor`` — what a model that reproduced the training distribution exactly
+would score. Class accuracy is the fraction of class-conditional samples that the feature
+network assigns to the label they were generated for.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+from flow_images.figures import save_image_grid, save_quality_curves
+from flow_images.metrics import ImageEvaluator
+
+if TYPE_CHECKING:
+    from flow_core.runner import RunContext
+    from flow_images.data import ImageData
+    from flow_images.features import FeatureNet
+
+__all__ = ["evaluate_generation", "sweep_specs"]
+
+_EVAL_SEED = 104_729
+
+
+def sweep_specs(
+    kind: str, budgets: tuple[int, ...], turbo: bool = False
+) -> list[tuple[str, dict[str, Any]]]:
+    """The (sampler, options) pairs of the quality-against-NFE sweep for a model kind.
+
+    Velocity models: Euler with n steps and Heun with n/2 steps (both n NFE) for each budget
+    n, and one adaptive dopri5 solve; with a FlowTurbo refiner also FlowTurbo's schedule
+    (1 Heun, n − 2 pseudo-corrector, 3 refiner steps: n predictor NFE) for n >= 4.
+    Average-velocity models: n one-step jumps.
+    """
+    if kind == "velocity":
+        specs: list[tuple[str, dict[str, Any]]] = [("euler", {"steps": n}) for n in budgets]
+        specs += [("heun", {"steps": n // 2}) for n in budgets if n >= 2]
+        if turbo:
+            specs += [
+                ("flowturbo", {"heun_steps": 1, "pseudo_steps": n - 2, "refiner_steps": 3})
+                for n in budgets
+                if n >= 4
+            ]
+        return [*specs, ("dopri5", {"rtol": 1e-4, "atol": 1e-4})] if budgets else specs
+    if kind == "average-velocity":
+        return [("few-step", {"steps": n}) for n in budgets]
+    return []
+
+
+def _labels(n: int, num_classes: int) -> Tensor | None:
+    return torch.arange(n) % num_classes if num_classes else None
+
+
+def _sample(
+    model: nn.Module, sampler: Any, x0: Tensor, labels: Tensor | None, device: torch.device
+) -> tuple[Tensor, float]:
+    started = time.perf_counter()
+    with torch.no_grad():
+        cond = None if labels is None else labels.to(device)
+        samples = sampler.sample(model, x0.to(device), cond).cpu()
+    return samples, time.perf_counter() - started
+
+
+def evaluate_generation(
+    ctx: RunContext,
+    config: Any,
+    model: nn.Module,
+    kind: str,
+    sampler: Any,
+    train_data: ImageData,
+    test_data: ImageData,
+    feature_net: FeatureNet,
+    extra: dict[str, float],
+) -> dict[str, float]:
+    """Sample ``config.eval_samples`` images, measure them, sweep NFE and write the report."""
+    n = config.eval_samples
+    evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images)
+    shape = tuple(test_data.images.shape[1:])
+    x0 = torch.randn((n, *shape), generator=torch.Generator().manual_seed(_EVAL_SEED + ctx.seed))
+    labels = _labels(n, train_data.num_classes)
+    model = model.to(ctx.device).eval()
+    samples, seconds = _sample(model, sampler, x0, labels, ctx.device)
+    metrics = {k: float(v) for k, v in evaluator.evaluate(samples, labels).items()}
+    metrics["fd_floor"] = float(evaluator.floor) if evaluator.floor is not None else float("nan")
+    metrics["nfe"] = float(sampler.nfe)
+    metrics["seconds_per_1000_samples"] = 1000 * seconds / n
+    metrics.update(extra)
+    curves: dict[str, list[tuple[float, float]]] = {}
+    accuracy_curves: dict[str, list[tuple[float, float]]] = {}
+    from flow_images.flowturbo.refiner import FlowTurboModel
+
+    turbo = isinstance(model, FlowTurboModel)
+    specs = sweep_specs(kind, tuple(config.nfe_sweep), turbo)
+    bar = ctx.progress(len(specs), "NFE sweep")
+    for name, options in specs:
+        swept = ctx.build("sampler", name, **options)
+        points, spent = _sample(model, swept, x0, labels, ctx.device)
+        result = evaluator.evaluate(points, labels)
+        label = "dopri5 (adaptive)" if name == "dopri5" else name
+        curves.setdefault(label, []).append((float(swept.nfe), result["fd"]))
+        if "accuracy" in result:
+            accuracy_curves.setdefault(label, []).append((float(swept.nfe), result["accuracy"]))
+        key = f"{name}_nfe{swept.nfe}"
+        metrics[f"fd_{key}"] = result["fd"]
+        metrics[f"seconds_per_1000_{key}"] = 1000 * spent / n
+        if "accuracy" in result:
+            metrics[f"accuracy_{key}"] = result["accuracy"]
+        bar.update(1)
+    bar.close()
+    if ctx.is_main:
+        _report(ctx, config, metrics, samples, test_data, curves, accuracy_curves)
+    return metrics
+
+
+def _report(
+    ctx: RunContext,
+    config: Any,
+    metrics: dict[str, float],
+    samples: Tensor,
+    test_data: ImageData,
+    curves: dict[str, list[tuple[float, float]]],
+    accuracy_curves: dict[str, list[tuple[float, float]]],
+) -> None:
+    stages = ""
+    if config.reflow_rounds:
+        stages = f", then {config.reflow_rounds} reflow round(s) with {config.reflow_objective}"
+    ctx.report.add_text(
+        f"Dataset **{test_data.name}**, objective **{config.objective}**{stages}, sampler"
+        f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.steps} training"
+        f" steps of batch {config.batch_size}. {config.eval_samples} samples are compared with"
+        f" the {test_data.images.shape[0]} held-out test images in the shipped feature"
+        " network's space; `fd_floor` is the same distance for training images (the level of a"
+        " model that reproduced the training set)."
+    )
+    row: dict[str, Any] = {
+        k: metrics[k]
+        for k in ("fd", "fd_floor", "precision", "recall", "accuracy", "nfe")
+        if k in metrics
+    }
+    ctx.report.add_table("Sample quality against the held-out test split", [row])
+    ctx.report.add_table(
+        "Time (this machine; seconds)",
+        [
+            {
+                "training": metrics["train_seconds"],
+                "sampling per 1000 images": metrics["seconds_per_1000_samples"],
+            }
+        ],
+    )
+    classes = test_data.num_classes
+    columns = classes if classes else 8
+    shown = columns * (classes if classes else 8)
+    scale = 4 if test_data.images.shape[-1] <= 16 else 2
+    caption = "model samples" + (", one class per column" if classes else "")
+    save_image_grid(ctx.report.add_figure("samples.png", caption), samples[:shown], columns, scale)
+    real = _class_ordered(test_data, shown, columns)
+    save_image_grid(
+        ctx.report.add_figure("test_images.png", "held-out test images, for comparison"),
+        real,
+        columns,
+        scale,
+    )
+    if curves:
+        path = ctx.report.add_figure("fd_vs_nfe.png", "Fréchet distance against NFE")
+        save_quality_curves(path, curves, "Fréchet distance (feature net)", metrics["fd_floor"])
+        table = [
+            {"sampler": name, "NFE": nfe, "FD": fd}
+            for name, points in curves.items()
+            for nfe, fd in points
+        ]
+        ctx.report.add_table("Quality against NFE (same noise for every sampler)", table)
+    if accuracy_curves:
+        path = ctx.report.add_figure("accuracy_vs_nfe.png", "class accuracy against NFE")
+        save_quality_curves(path, accuracy_curves, "class accuracy of samples", log_y=False)
+
+
+def _class_ordered(data: ImageData, count: int, columns: int) -> Tensor:
+    """Test images laid out like the samples: image k of class k mod C (or the first ones)."""
+    if not data.num_classes or data.labels is None:
+        return data.images[:count]
+    picks: list[Tensor] = []
+    seen = [0] * data.num_classes
+    by_class = [torch.nonzero(data.labels == c).flatten() for c in range(data.num_classes)]
+    for k in range(count):
+        c = k % columns
+        index = by_class[c][seen[c] % by_class[c].numel()]
+        seen[c] += 1
+        picks.append(data.images[index])
+    return torch.stack(picks)

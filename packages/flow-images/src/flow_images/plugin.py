@@ -1,0 +1,72 @@
+"""Hook implementations of flow-images: its networks, FlowTurbo and the image tasks."""
+
+from __future__ import annotations
+
+from flow_core.components import Component
+from flow_core.hookspecs import hookimpl
+
+FLOW_PLUGIN_API = 1
+
+
+@hookimpl
+def flow_register_flows() -> list[Component]:
+    return [
+        Component(
+            "unet",
+            "flow_images.networks.unet:UNetVelocity",
+            "small U-Net velocity field v(x, t, label) for images (NCHW)",
+        ),
+        Component(
+            "unet-average",
+            "flow_images.networks.unet:UNetAverageVelocity",
+            "small U-Net average-velocity field u(x, r, t, label) for MeanFlow/SplitMeanFlow",
+        ),
+        Component(
+            "dit",
+            "flow_images.networks.dit:DiTVelocity",
+            "small diffusion transformer (patches, adaLN-zero) velocity field (Peebles 2023)",
+        ),
+        Component(
+            "dit-average",
+            "flow_images.networks.dit:DiTAverageVelocity",
+            "small diffusion transformer average-velocity field u(x, r, t, label)",
+        ),
+    ]
+
+
+@hookimpl
+def flow_register_objectives() -> list[Component]:
+    return [
+        Component(
+            "flowturbo-refiner",
+            "flow_images.flowturbo.objective:RefinerObjective",
+            "FlowTurbo: train a small velocity refiner against a frozen teacher (Zhao 2024)",
+        ),
+    ]
+
+
+@hookimpl
+def flow_register_samplers() -> list[Component]:
+    return [
+        Component(
+            "flowturbo",
+            "flow_images.flowturbo.sampler:FlowTurboSampler",
+            "FlowTurbo: Heun, pseudo-corrector, then refiner steps; compilable (Zhao 2024)",
+        ),
+    ]
+
+
+@hookimpl
+def flow_register_tasks() -> list[Component]:
+    return [
+        Component(
+            "images.digits",
+            "flow_images.tasks.digits:Digits",
+            "class-conditional generation of scikit-learn's 8x8 digits, with FD and accuracy",
+        ),
+        Component(
+            "images.patches",
+            "flow_images.tasks.patches:Patches",
+            "unconditional generation of 32x32 patches of scikit-image's photographs",
+        ),
+    ]

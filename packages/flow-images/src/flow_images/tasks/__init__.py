@@ -1,0 +1,1 @@
+"""The image tasks: ``images.digits`` and ``images.patches``."""

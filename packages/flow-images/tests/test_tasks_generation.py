@@ -1,0 +1,149 @@
+"""images.digits and images.patches end to end: valid run directories for every method."""
+
+import json
+
+import pytest
+import torch
+
+from flow_core.errors import ConfigError
+from flow_core.testing import run_task
+from flow_images.tasks.generation import GenerationConfig, ImageGeneration
+
+TINY = {
+    "steps": 6,
+    "finetune_steps": 3,
+    "base_channels": 8,
+    "width": 16,
+    "depth": 1,
+    "eval_samples": 40,
+    "sample_steps": 2,
+    "reflow_pairs": 16,
+    "batch_size": 16,
+    "nfe_sweep": "(1, 4)",
+    "checkpoint_every": 0,
+    "log_every": 2,
+}
+
+
+def _valid_run_directory(path, metrics):
+    assert json.loads((path / "metrics.json").read_text()) == metrics
+    assert json.loads((path / "status.json").read_text())["state"] == "completed"
+    report = (path / "report.md").read_text()
+    for figure in ("samples.png", "test_images.png"):
+        assert (path / "figures" / figure).stat().st_size > 0
+        assert figure in report
+    assert all(isinstance(v, float) for v in metrics.values())
+
+
+def test_digits_default_method_end_to_end(tmp_path):
+    metrics = run_task("images.digits", tmp_path / "run", TINY)
+    _valid_run_directory(tmp_path / "run", metrics)
+    for key in ("fd", "fd_floor", "accuracy", "precision", "recall", "nfe"):
+        assert key in metrics
+    assert metrics["nfe"] == 2  # guided Euler: each call of the guided field counts once
+    assert metrics["fd_floor"] < metrics["fd"]  # 6 training steps are far from the data
+    assert "fd_euler_nfe1" in metrics and "fd_heun_nfe4" in metrics
+    assert any(k.startswith("fd_dopri5_nfe") for k in metrics)
+    assert (tmp_path / "run" / "figures" / "fd_vs_nfe.png").exists()
+    assert (tmp_path / "run" / "figures" / "accuracy_vs_nfe.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("options", "nfe"),
+    [
+        ({"objective": "ot-cfm"}, 2),
+        ({"objective": "w-cfm", "sampler": "heun"}, 4),
+        ({"objective": "meanflow"}, 2),
+        ({"objective": "split-meanflow", "flow": "dit-average"}, 2),
+        ({"objective": "nll"}, 1),
+        ({"objective": "boss", "grid": "bellman"}, 2),
+        ({"objective": "cfm", "reflow_rounds": 1, "reflow_sampler": "euler"}, 2),
+        (
+            {
+                "objective": "cfm",
+                "sampler": "flowturbo",
+                "heun_steps": 1,
+                "pseudo_steps": 1,
+                "refiner_steps": 1,
+            },
+            3,
+        ),
+        ({"objective": "cfm", "flow": "dit", "sampler": "dopri5"}, None),
+    ],
+)
+def test_digits_every_method_runs(tmp_path, options, nfe):
+    metrics = run_task("images.digits", tmp_path / "run", {**TINY, **options})
+    _valid_run_directory(tmp_path / "run", metrics)
+    if nfe is not None:
+        assert metrics["nfe"] == nfe
+    assert metrics["fd"] > 0 and 0 <= metrics["accuracy"] <= 1
+
+
+def test_patches_unconditional_end_to_end(tmp_path):
+    metrics = run_task("images.patches", tmp_path / "run", {**TINY, "nfe_sweep": "()"})
+    _valid_run_directory(tmp_path / "run", metrics)
+    assert "accuracy" not in metrics
+    assert metrics["fd"] > metrics["fd_floor"]
+
+
+def test_patches_on_a_users_folder(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    generator = torch.Generator().manual_seed(0)
+    for i in range(25):
+        pixels = (torch.rand(20, 24, 3, generator=generator) * 255).to(torch.uint8).numpy()
+        Image.fromarray(pixels).save(folder / f"img{i:02d}.png")
+    options = {**TINY, "folder": str(folder), "size": 16, "nfe_sweep": "()", "eval_samples": 8}
+    metrics = run_task("images.patches", tmp_path / "run", options)
+    _valid_run_directory(tmp_path / "run", metrics)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"objective": "meanflow", "sampler": "euler"},  # sampler for another model kind
+        {"objective": "meanflow", "reflow_rounds": 1},  # reflow needs a velocity model
+        {"objective": "nll", "sampler": "flowturbo"},  # FlowTurbo needs a velocity model
+        {"sampler": "flowturbo", "reflow_rounds": 1},  # one second stage at a time
+        {"steps": 0},
+        {"guidance_weight": "big"},
+    ],
+)
+def test_bad_configs_are_refused_before_training(tmp_path, options):
+    from flow_core.errors import FlowError
+
+    with pytest.raises(FlowError) as raised:
+        run_task("images.digits", tmp_path / "run", {**TINY, **options})
+    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert str(raised.value)
+
+
+def test_guidance_weight_zero_is_the_conditional_model():
+    from flow_images.networks.unet import UNetVelocity
+
+    torch.manual_seed(0)
+    model = UNetVelocity(in_channels=1, image_size=8, num_classes=10, base_channels=8).eval()
+    data = type("Data", (), {"num_classes": 10})()
+    x = torch.randn(6, 1, 8, 8)
+    t = torch.rand(6)
+    labels = torch.arange(6)
+    unguided = ImageGeneration._guided(
+        GenerationConfig(guidance_weight=0.0), model, "velocity", data
+    )
+    guided = ImageGeneration._guided(GenerationConfig(guidance_weight=2.0), model, "velocity", data)
+    with torch.no_grad():
+        assert unguided is model
+        conditional = model(x, t, labels)
+        nulls = model(x, t, None)
+        assert torch.allclose(
+            guided(x, t, labels), conditional + 2.0 * (conditional - nulls), atol=1e-5
+        )
+
+
+def test_config_checks():
+    with pytest.raises(ConfigError, match="nfe_sweep"):
+        GenerationConfig(nfe_sweep=(0,))
+    with pytest.raises(ConfigError, match="cond_dropout"):
+        GenerationConfig(cond_dropout=1.0)

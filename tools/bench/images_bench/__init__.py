@@ -1,0 +1,1 @@
+"""Helpers of tools/bench/images.py."""
