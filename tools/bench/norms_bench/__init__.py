@@ -1,0 +1,1 @@
+"""Sections of the flow-norms benchmark (``tools/bench/norms.py``)."""
