@@ -1,0 +1,1 @@
+"""Scan pairs: the seeded synthetic LiDAR generator and loaders for users' files."""

@@ -1,0 +1,1 @@
+"""The sceneflow tasks: ``sceneflow.icpflow`` and ``sceneflow.scoop``."""

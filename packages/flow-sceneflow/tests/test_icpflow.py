@@ -1,0 +1,65 @@
+import numpy as np
+import pytest
+
+from flow_core.errors import ConfigError
+from flow_sceneflow.baselines import global_icp_flow, nearest_neighbour_flow
+from flow_sceneflow.data.synthetic import rigid
+from flow_sceneflow.icpflow.cluster import cluster_points
+from flow_sceneflow.icpflow.ground import estimate_ground_height, ground_mask
+from flow_sceneflow.icpflow.pipeline import IcpFlowParams, icp_flow
+from flow_sceneflow.metrics import scene_flow_metrics
+from flow_sceneflow.scan import ScanPair, transform_points
+
+
+def _scene(box_surface):
+    """Ground grid, a parked box and a box moving 1.2 m with 4 degrees of yaw (both 0.4 m up)."""
+    rng = np.random.default_rng(0)
+    xs = np.arange(-15, 15, 0.4)
+    ground = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    ground = np.hstack([ground, rng.normal(0, 0.01, (ground.shape[0], 1))])
+    parked = box_surface(points=2500, seed=1) + np.array([6.0, 6.0, 0.4])
+    mover = box_surface(points=2500, seed=2) + np.array([-5.0, 0.0, 0.4])
+    motion = rigid(np.radians(4.0), (1.2, 0.3, 0.0), center=(-5.0, 0.0, 0.0))
+    pc1 = np.vstack([ground, parked, mover])
+    moved = np.vstack([ground, parked, transform_points(motion, mover)])
+    flow = moved - pc1
+    pc2 = moved + rng.normal(0, 0.005, moved.shape)
+    dynamic = np.r_[np.zeros(len(ground) + len(parked), bool), np.ones(len(mover), bool)]
+    return ScanPair(pc1, pc2, flow, dynamic1=dynamic)
+
+
+def test_ground_and_clusters(box_surface):
+    pair = _scene(box_surface)
+    assert abs(estimate_ground_height(pair.pc1)) < 0.05
+    ground = ground_mask(pair.pc1)
+    assert ground[: 75 * 75].all()
+    labels = cluster_points(pair.pc1[~ground], min_cluster_size=20, epsilon=0.25)
+    assert len(set(labels.tolist()) - {-1}) == 2
+
+
+@pytest.mark.parametrize(("clustering", "icp"), [("hdbscan", "torch"), ("dbscan", "open3d")])
+def test_icp_flow_recovers_a_moving_box(box_surface, clustering, icp):
+    pair = _scene(box_surface)
+    params = IcpFlowParams(clustering=clustering, cluster_epsilon=0.4, icp=icp)
+    result = icp_flow(pair, params)
+    ours = scene_flow_metrics(result.flow, pair.flow, pair.dynamic1)
+    nn = scene_flow_metrics(nearest_neighbour_flow(pair), pair.flow, pair.dynamic1)
+    assert ours["dynamic_epe3d"] < 0.05
+    assert ours["dynamic_epe3d"] < nn["dynamic_epe3d"] / 5
+    assert ours["static_epe3d"] < 0.01
+    assert len(result.matches) == 2  # the parked and the moving box
+
+
+def test_global_icp_cannot_follow_two_motions(box_surface):
+    pair = _scene(box_surface)
+    flow = global_icp_flow(pair)
+    assert scene_flow_metrics(flow, pair.flow, pair.dynamic1)["dynamic_epe3d"] > 0.3
+
+
+def test_bad_params_are_refused():
+    with pytest.raises(ConfigError, match="clustering"):
+        IcpFlowParams(clustering="kmeans")
+    with pytest.raises(ConfigError, match="icp"):
+        IcpFlowParams(icp="cuda")
+    with pytest.raises(ConfigError, match="translation_frame"):
+        IcpFlowParams(translation_frame=0)

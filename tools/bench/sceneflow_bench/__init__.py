@@ -1,0 +1,1 @@
+"""Sections of the sceneflow benchmark (``tools/bench/sceneflow.py``)."""
