@@ -42,9 +42,19 @@ METHODS: dict[str, dict[str, str]] = {
     "2-RF++": {"objective": "cfm", "reflow_rounds": "1", "reflow_objective": "rf-pp"},
     "MeanFlow": {"objective": "meanflow"},
     "SplitMeanFlow": {"objective": "split-meanflow"},
-    "BOSS-2": {"objective": "boss", "grid": "bellman", "sample_steps": "2"},
-    "BOSS-4": {"objective": "boss", "grid": "bellman", "sample_steps": "4"},
-    "BOSS-8": {"objective": "boss", "grid": "bellman", "sample_steps": "8"},
+    # BOSS fine-tunes against 64-step teacher trajectories (64 NFE per training step): 300 steps
+    "BOSS-2": {
+        "objective": "boss",
+        "grid": "bellman",
+        "sample_steps": "2",
+        "finetune_steps": "300",
+    },
+    "BOSS-4": {
+        "objective": "boss",
+        "grid": "bellman",
+        "sample_steps": "4",
+        "finetune_steps": "300",
+    },
     "FlowTurbo": {"objective": "cfm", "sampler": "flowturbo"},
 }
 BUDGETS = (1, 2, 4, 8, 16)
