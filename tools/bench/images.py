@@ -10,7 +10,7 @@ section times training steps of our loop, a plain hand-written PyTorch loop and 
 flow matcher on the same U-Net, alternating, in this one process.
 
     python tools/bench/images.py [--quick] [--jobs N] [--threads T] [--device cpu|cuda]
-                                 [--out PATH] [--only LABELS]
+                                 [--out PATH] [--only LABELS] [--reuse]
 
 ``--quick`` shrinks training for a smoke test (its page goes to build/bench/, not the docs).
 The numbers on the page are the ones this script measured; nothing is typed in by hand.
@@ -70,6 +70,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only", default="", help="comma-separated subset of method labels")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep runs that already completed under build/bench/ instead of retraining them "
+        "(to re-render the page; the page says which runs were reused)",
+    )
     return parser.parse_args(argv)
 
 
@@ -77,6 +83,10 @@ def _run_method(
     label: str, options: dict[str, str], args: argparse.Namespace, runs: Path
 ) -> dict[str, float]:
     out = runs / label
+    status = out / "status.json"
+    if args.reuse and status.exists() and json.loads(status.read_text())["state"] == "completed":
+        print(f"  {label}: reusing the completed run {out}", flush=True)
+        return {**json.loads((out / "metrics.json").read_text()), "reused": 1.0}
     sets = dict(options)
     if args.quick:
         sets |= {
@@ -245,6 +255,49 @@ def _quality_table(rows: dict[str, dict[Any, tuple[float, ...]]], index: int) ->
     return table(lines)
 
 
+def _figures(rows: dict[str, dict[Any, tuple[float, ...]]], runs: Path, folder: Path) -> list[str]:
+    """FD against NFE for every row (one figure), and the default run's sample grid beside
+    the test digits; returns the page's markdown for them (paths relative to the page)."""
+    import shutil
+
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for row, points in rows.items():
+        fixed = sorted((n, p[0]) for n, p in points.items() if n != "adaptive")
+        if len(fixed) > 1:
+            ax.plot(*zip(*fixed, strict=True), marker="o", label=row)
+        elif fixed:
+            ax.scatter(*zip(*fixed, strict=True), marker="s", s=60, label=row)
+        for n, p in points.items():
+            if n == "adaptive":
+                ax.scatter([p[3]], [p[0]], marker="*", s=120, label=f"{row} ({p[3]:.0f} NFE)")
+    ax.set(
+        xscale="log", yscale="log", xlabel="NFE", ylabel="FD to the test digits (lower is better)"
+    )
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(folder / "fd_vs_nfe.png", dpi=120)
+    plt.close(fig)
+    lines = [f"![FD against NFE]({folder.name}/fd_vs_nfe.png)", ""]
+    for name in ("samples.png", "test_images.png"):
+        source = runs / "CFM" / "figures" / name
+        if source.exists():
+            shutil.copyfile(source, folder / f"cfm_{name}")
+    if (folder / "cfm_samples.png").exists():
+        lines += [
+            "Samples of the default run (CFM, guided Euler, 16 NFE; one class per column) "
+            "and held-out test digits laid out the same way:",
+            "",
+            f"![CFM samples]({folder.name}/cfm_samples.png) "
+            f"![test digits]({folder.name}/cfm_test_images.png)",
+            "",
+        ]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MPLBACKEND", "Agg")
@@ -265,7 +318,9 @@ def main(argv: list[str] | None = None) -> int:
     with ThreadPoolExecutor(max_workers=args.jobs) as pool:
         futures = {m: pool.submit(_run_method, m, METHODS[m], args, runs) for m in chosen}
         results = {m: f.result() for m, f in futures.items()}
-    sections = [_method_section(results, args)]
+    from images_bench.metric import metric_section
+
+    sections = [_method_section(results, args, runs, out.parent / "images"), metric_section()]
     if not args.skip_throughput:
         from images_bench.throughput import throughput_section
 
@@ -277,7 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-def _method_section(results: dict[str, dict[str, float]], args: argparse.Namespace) -> str:
+def _method_section(
+    results: dict[str, dict[str, float]], args: argparse.Namespace, runs: Path, folder: Path
+) -> str:
     from core_bench.common import fmt, table
 
     rows = _curves(results)
@@ -293,8 +350,12 @@ def _method_section(results: dict[str, dict[str, float]], args: argparse.Namespa
     )
     floors = [r["fd_floor"] for r in results.values() if "fd_floor" in r]
     if floors:
-        parts.append(f"\nFloor (training digits vs test digits, same size): FD {fmt(floors[0])}.")
+        parts.append(
+            f"\nFloor (1,000 training digits vs the test digits, as in the runs): FD "
+            f"{fmt(floors[0])}; see *The metric* below for how far noise and blur move FD."
+        )
     parts += ["", "### FD against NFE", "", _quality_table(rows, 0), ""]
+    parts += _figures(rows, runs, folder)
     parts += ["### Class accuracy of the samples against NFE", "", _quality_table(rows, 1), ""]
     parts += ["### Wall-clock seconds per 1,000 samples", "", _quality_table(rows, 2), ""]
     parts += ["### Targets", "", table(_verdicts(results, rows)), ""]
@@ -311,6 +372,9 @@ def _method_section(results: dict[str, dict[str, float]], args: argparse.Namespa
     parts += ["### Runs", "", table(listing), ""]
     if failed:
         parts.append(f"Failed runs (see their logs under build/bench/): {', '.join(failed)}.")
+    reused = [m for m, r in results.items() if "reused" in r]
+    if reused:
+        parts.append(f"Runs reused from an earlier invocation (`--reuse`): {', '.join(reused)}.")
     return "\n".join(parts)
 
 

@@ -27,6 +27,19 @@ def test_floor_is_the_train_vs_test_distance(digits):
     assert ImageEvaluator(evaluator.net, test.images).floor is None
 
 
+def test_floor_size_sets_the_number_of_training_images(digits):
+    train, test, evaluator = digits
+    larger = ImageEvaluator(evaluator.net, test.images, train=train.images, floor_size=1000)
+    subset = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))[:1000]
+    assert larger.evaluate(train.images[subset])["fd"] == pytest.approx(larger.floor)
+    # FD's small-set bias: a floor over 1000 training images is well below one over 360
+    assert larger.floor < 0.5 * evaluator.floor
+    everything = ImageEvaluator(evaluator.net, test.images, train=train.images, floor_size=5000)
+    assert everything.floor == pytest.approx(larger.evaluate(train.images)["fd"])
+    with pytest.raises(FlowError, match="floor_size"):
+        ImageEvaluator(evaluator.net, test.images, train=train.images, floor_size=1)
+
+
 def test_fd_grows_monotonically_with_noise(digits):
     train, _, evaluator = digits
     gen = torch.Generator().manual_seed(1)

@@ -147,3 +147,32 @@ def test_config_checks():
         GenerationConfig(nfe_sweep=(0,))
     with pytest.raises(ConfigError, match="cond_dropout"):
         GenerationConfig(cond_dropout=1.0)
+
+
+def test_reflow_distils_guidance_into_the_student(tmp_path, monkeypatch):
+    """Round-1 pairs come from the guided teacher; the student is then sampled unguided."""
+    from flow_core.samplers.guidance import ClassifierFreeGuidance
+    from flow_images.tasks import generation
+
+    sources, evaluated = [], []
+    pairs = ImageGeneration._pairs
+
+    def record_pairs(self, ctx, config, teacher, data):
+        sources.append(teacher)
+        return pairs(self, ctx, config, teacher, data)
+
+    evaluate = generation.evaluate_generation
+
+    def record_evaluation(ctx, config, model, *args, **kwargs):
+        evaluated.append(model)
+        return evaluate(ctx, config, model, *args, **kwargs)
+
+    monkeypatch.setattr(ImageGeneration, "_pairs", record_pairs)
+    monkeypatch.setattr(generation, "evaluate_generation", record_evaluation)
+    options = {**TINY, "reflow_rounds": 2, "reflow_sampler": "euler", "guidance_weight": 1.5}
+    run_task("images.digits", tmp_path / "run", options)
+    assert isinstance(sources[0], ClassifierFreeGuidance)
+    assert sources[0].guidance_weight == 1.5
+    assert not isinstance(sources[1], ClassifierFreeGuidance)  # round 2: already distilled
+    assert not isinstance(evaluated[0], ClassifierFreeGuidance)
+    assert "sampled without guidance" in (tmp_path / "run" / "report.md").read_text()

@@ -2,10 +2,11 @@
 
 Samples are always compared with the *held-out test split*, never with the training images.
 The Fréchet distance (FD) is computed in the shipped feature network's space; the same
-distance between an equally large subset of the *training* images and the test split is
-reported as ``fd_floor`` — what a model that reproduced the training distribution exactly
-would score. Class accuracy is the fraction of class-conditional samples that the feature
-network assigns to the label they were generated for.
+distance between as many *training* images as there are samples (all of them if fewer) and
+the test split is reported as ``fd_floor`` — what a model that reproduced the training
+distribution exactly would score, at the same set sizes (FD is biased upward for small
+sets). Class accuracy is the fraction of class-conditional samples that the feature network
+assigns to the label they were generated for.
 """
 
 from __future__ import annotations
@@ -81,7 +82,7 @@ def evaluate_generation(
 ) -> dict[str, float]:
     """Sample ``config.eval_samples`` images, measure them, sweep NFE and write the report."""
     n = config.eval_samples
-    evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images)
+    evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images, floor_size=n)
     shape = tuple(test_data.images.shape[1:])
     x0 = torch.randn((n, *shape), generator=torch.Generator().manual_seed(_EVAL_SEED + ctx.seed))
     labels = _labels(n, train_data.num_classes)
@@ -115,7 +116,8 @@ def evaluate_generation(
         bar.update(1)
     bar.close()
     if ctx.is_main:
-        _report(ctx, config, metrics, samples, test_data, curves, accuracy_curves)
+        floor_images = min(n, len(train_data.images))
+        _report(ctx, config, metrics, samples, test_data, floor_images, curves, accuracy_curves)
     return metrics
 
 
@@ -125,19 +127,25 @@ def _report(
     metrics: dict[str, float],
     samples: Tensor,
     test_data: ImageData,
+    floor_images: int,
     curves: dict[str, list[tuple[float, float]]],
     accuracy_curves: dict[str, list[tuple[float, float]]],
 ) -> None:
     stages = ""
     if config.reflow_rounds:
         stages = f", then {config.reflow_rounds} reflow round(s) with {config.reflow_objective}"
+        if test_data.num_classes and config.guidance_weight:
+            stages += (
+                f" on pairs from the teacher guided with w = {config.guidance_weight:g}"
+                " (the student is sampled without guidance)"
+            )
     ctx.report.add_text(
         f"Dataset **{test_data.name}**, objective **{config.objective}**{stages}, sampler"
         f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.steps} training"
         f" steps of batch {config.batch_size}. {config.eval_samples} samples are compared with"
         f" the {test_data.images.shape[0]} held-out test images in the shipped feature"
-        " network's space; `fd_floor` is the same distance for training images (the level of a"
-        " model that reproduced the training set)."
+        f" network's space; `fd_floor` is the same distance for {floor_images}"
+        " training images (the level of a model that reproduced the training set)."
     )
     row: dict[str, Any] = {
         k: metrics[k]

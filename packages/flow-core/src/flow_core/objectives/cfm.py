@@ -33,7 +33,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
-from flow_core.objectives._common import (
+from flow_core.objectives.common import (
     check_probability,
     drop_condition,
     is_label_tensor,

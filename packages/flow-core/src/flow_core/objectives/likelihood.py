@@ -21,7 +21,7 @@ from typing import ClassVar
 from torch import Tensor, nn
 
 from flow_core.errors import FlowError
-from flow_core.objectives._common import check_probability, drop_condition
+from flow_core.objectives.common import check_probability, drop_condition
 from flow_core.protocols import Batch
 
 __all__ = ["MaximumLikelihood", "gaussian_log_density"]

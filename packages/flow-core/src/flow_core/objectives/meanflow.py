@@ -44,7 +44,7 @@ import torch
 from torch import Tensor, nn
 from torch.autograd import forward_ad
 
-from flow_core.objectives._common import (
+from flow_core.objectives.common import (
     check_adaptive_weight,
     check_probability,
     drop_condition,

@@ -41,7 +41,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
-from flow_core.objectives._common import check_probability, drop_condition, source_and_data
+from flow_core.objectives.common import check_probability, drop_condition, source_and_data
 from flow_core.objectives.losses import check_loss, per_sample_loss
 from flow_core.objectives.timesteps import TimeDensity
 from flow_core.paths.affine import expand_time

@@ -30,7 +30,7 @@ from typing import ClassVar
 import torch
 from torch import Tensor, nn
 
-from flow_core.objectives._common import (
+from flow_core.objectives.common import (
     check_adaptive_weight,
     check_probability,
     drop_condition,

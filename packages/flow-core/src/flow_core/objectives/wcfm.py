@@ -27,8 +27,8 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
-from flow_core.objectives._common import source_and_data
 from flow_core.objectives.cfm import ConditionalFlowMatching
+from flow_core.objectives.common import source_and_data
 from flow_core.protocols import Batch
 
 __all__ = ["WeightedConditionalFlowMatching", "gibbs_weights"]

@@ -15,11 +15,13 @@ accuracy of class-conditional samples). The stages follow the objective:
   from it is retrained on them k times (Liu et al. 2022); ``reflow_objective=rf-pp`` is the
   2-RF++ recipe (Lee et al. 2024) with, when ``perceptual_weight > 0``, a perceptual term
   measured in the shipped feature network — a substitute for LPIPS, whose weights cannot be
-  downloaded here.
+  downloaded here. The first round's pairs are drawn from the teacher *with* classifier-free
+  guidance, so the guidance is distilled into the student, which is then sampled without it
+  (one network call per step instead of two).
 
-Every stage is checkpointed and resumes on its own. Class-conditional velocity models are
-sampled with classifier-free guidance of weight ``guidance_weight`` (w = 0: the conditional
-model, Ho & Salimans 2022).
+Every stage is checkpointed and resumes on its own. Class-conditional velocity models (other
+than reflow students) are sampled with classifier-free guidance of weight ``guidance_weight``
+(w = 0: the conditional model, Ho & Salimans 2022).
 """
 
 from __future__ import annotations
@@ -169,13 +171,16 @@ class ImageGeneration:
         else:
             model = self._train(ctx, config, kind, objective, data, train_data)
         for round_ in range(1, config.reflow_rounds + 1):
-            pairs = self._pairs(ctx, config, model, train_data)
+            # The first round's pairs come from the guided teacher, so the student learns the
+            # guided flow and is sampled without guidance (one network call per step).
+            source = self._guided(config, model, kind, train_data) if round_ == 1 else model
+            pairs = self._pairs(ctx, config, source, train_data)
             reflow = self._objective(ctx, config, config.reflow_objective)
             model = self._train(
                 ctx, config, kind, reflow, pairs, train_data, f"reflow-{round_}", model
             )
         train_seconds = time.perf_counter() - started
-        guided = self._guided(config, model, kind, train_data)
+        guided = model if config.reflow_rounds else self._guided(config, model, kind, train_data)
         return evaluate_generation(
             ctx,
             config,

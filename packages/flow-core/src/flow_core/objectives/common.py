@@ -1,5 +1,8 @@
 """Helpers shared by the objectives: reading a batch, and condition dropout for guidance.
 
+Public so that plugins writing their own objectives (e.g. flow-images' FlowTurbo refiner)
+read batches and drop conditions exactly as the built-in objectives do.
+
 Condition dropout (Ho & Salimans 2022, classifier-free guidance) trains one network both
 conditionally and unconditionally by replacing each sample's condition with the *null
 condition* with probability p:
