@@ -176,3 +176,32 @@ def test_reflow_distils_guidance_into_the_student(tmp_path, monkeypatch):
     assert not isinstance(sources[1], ClassifierFreeGuidance)  # round 2: already distilled
     assert not isinstance(evaluated[0], ClassifierFreeGuidance)
     assert "sampled without guidance" in (tmp_path / "run" / "report.md").read_text()
+
+
+def test_boss_straightens_onto_the_guided_teacher(tmp_path, monkeypatch):
+    """BOSS's grid and reference trajectories come from the guided teacher; sampled unguided."""
+    from flow_core.objectives.boss import BossStraightening
+    from flow_core.samplers.guidance import ClassifierFreeGuidance
+    from flow_images.tasks import generation
+
+    teachers, evaluated = [], []
+    prepare = BossStraightening.prepare
+
+    def record_prepare(self, teacher, grid):
+        teachers.append(teacher)
+        prepare(self, teacher, grid)
+
+    evaluate = generation.evaluate_generation
+
+    def record_evaluation(ctx, config, model, *args, **kwargs):
+        evaluated.append(model)
+        return evaluate(ctx, config, model, *args, **kwargs)
+
+    monkeypatch.setattr(BossStraightening, "prepare", record_prepare)
+    monkeypatch.setattr(generation, "evaluate_generation", record_evaluation)
+    run_task("images.digits", tmp_path / "run", {**TINY, "objective": "boss", "grid": "bellman"})
+    assert isinstance(teachers[0], ClassifierFreeGuidance)
+    assert not isinstance(evaluated[0], ClassifierFreeGuidance)
+    run_task("images.digits", tmp_path / "w0", {**TINY, "objective": "boss", "guidance_weight": 0})
+    assert not isinstance(teachers[1], ClassifierFreeGuidance)
+    assert "sampled without guidance" not in (tmp_path / "w0" / "report.md").read_text()

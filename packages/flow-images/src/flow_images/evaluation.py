@@ -79,8 +79,13 @@ def evaluate_generation(
     test_data: ImageData,
     feature_net: FeatureNet,
     extra: dict[str, float],
+    guidance_distilled: bool = False,
 ) -> dict[str, float]:
-    """Sample ``config.eval_samples`` images, measure them, sweep NFE and write the report."""
+    """Sample ``config.eval_samples`` images, measure them, sweep NFE and write the report.
+
+    ``guidance_distilled``: ``model`` learned from a guided teacher and is sampled unguided
+    (BOSS, reflow); the report says so.
+    """
     n = config.eval_samples
     evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images, floor_size=n)
     shape = tuple(test_data.images.shape[1:])
@@ -117,7 +122,17 @@ def evaluate_generation(
     bar.close()
     if ctx.is_main:
         floor_images = min(n, len(train_data.images))
-        _report(ctx, config, metrics, samples, test_data, floor_images, curves, accuracy_curves)
+        _report(
+            ctx,
+            config,
+            metrics,
+            samples,
+            test_data,
+            floor_images,
+            guidance_distilled,
+            curves,
+            accuracy_curves,
+        )
     return metrics
 
 
@@ -128,17 +143,18 @@ def _report(
     samples: Tensor,
     test_data: ImageData,
     floor_images: int,
+    guidance_distilled: bool,
     curves: dict[str, list[tuple[float, float]]],
     accuracy_curves: dict[str, list[tuple[float, float]]],
 ) -> None:
     stages = ""
     if config.reflow_rounds:
         stages = f", then {config.reflow_rounds} reflow round(s) with {config.reflow_objective}"
-        if test_data.num_classes and config.guidance_weight:
-            stages += (
-                f" on pairs from the teacher guided with w = {config.guidance_weight:g}"
-                " (the student is sampled without guidance)"
-            )
+    if guidance_distilled:
+        stages += (
+            f" (learned from the teacher guided with w = {config.guidance_weight:g}; the"
+            " student is sampled without guidance)"
+        )
     ctx.report.add_text(
         f"Dataset **{test_data.name}**, objective **{config.objective}**{stages}, sampler"
         f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.steps} training"

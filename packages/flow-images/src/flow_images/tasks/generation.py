@@ -15,9 +15,11 @@ accuracy of class-conditional samples). The stages follow the objective:
   from it is retrained on them k times (Liu et al. 2022); ``reflow_objective=rf-pp`` is the
   2-RF++ recipe (Lee et al. 2024) with, when ``perceptual_weight > 0``, a perceptual term
   measured in the shipped feature network — a substitute for LPIPS, whose weights cannot be
-  downloaded here. The first round's pairs are drawn from the teacher *with* classifier-free
-  guidance, so the guidance is distilled into the student, which is then sampled without it
-  (one network call per step instead of two).
+  downloaded here.
+
+BOSS and reflow learn from the teacher *with* classifier-free guidance (BOSS's Bellman grid
+and reference trajectories, reflow's first pairs), so a class-conditional student carries the
+guidance and is sampled without it: one network call per step instead of two.
 
 Every stage is checkpointed and resumes on its own. Class-conditional velocity models (other
 than reflow students) are sampled with classifier-free guidance of weight ``guidance_weight``
@@ -156,6 +158,9 @@ class ImageGeneration:
         sampler = self._sampler(ctx, config, self._sampler_name(config, kind, turbo), kind)
         data = _batches(train_data, config.batch_size)
         started = time.perf_counter()
+        # The second stages of BOSS and reflow learn from the *guided* teacher, so that the
+        # student carries the guidance and is sampled without it (one network call per step).
+        distilled = False
         if turbo:
             if config.objective == "flowturbo-refiner":
                 objective = self._objective(ctx, config, "cfm")
@@ -164,23 +169,24 @@ class ImageGeneration:
         elif callable(getattr(objective, "prepare", None)):
             cfm = self._objective(ctx, config, "cfm")
             teacher = self._train(ctx, config, kind, cfm, data, train_data, "teacher")
-            grid = self._finetune_grid(config, teacher, train_data)
-            objective.prepare(teacher, grid)
+            guided_teacher = self._guided(config, teacher, kind, train_data)
+            distilled = guided_teacher is not teacher
+            grid = self._finetune_grid(config, guided_teacher, train_data)
+            objective.prepare(guided_teacher, grid)
             sampler = self._sampler(ctx, config, "euler", kind, time_grid=grid)
             model = self._train(ctx, config, kind, objective, data, train_data, "finetune", teacher)
         else:
             model = self._train(ctx, config, kind, objective, data, train_data)
         for round_ in range(1, config.reflow_rounds + 1):
-            # The first round's pairs come from the guided teacher, so the student learns the
-            # guided flow and is sampled without guidance (one network call per step).
-            source = self._guided(config, model, kind, train_data) if round_ == 1 else model
+            source = model if distilled else self._guided(config, model, kind, train_data)
+            distilled = distilled or source is not model
             pairs = self._pairs(ctx, config, source, train_data)
             reflow = self._objective(ctx, config, config.reflow_objective)
             model = self._train(
                 ctx, config, kind, reflow, pairs, train_data, f"reflow-{round_}", model
             )
         train_seconds = time.perf_counter() - started
-        guided = model if config.reflow_rounds else self._guided(config, model, kind, train_data)
+        guided = model if distilled else self._guided(config, model, kind, train_data)
         return evaluate_generation(
             ctx,
             config,
@@ -191,6 +197,7 @@ class ImageGeneration:
             test_data,
             load_feature_net(self.feature_net),
             {"train_loss": self.last_loss, "train_seconds": train_seconds},
+            guidance_distilled=distilled,
         )
 
     # -- configuration checks -------------------------------------------------------------
