@@ -266,7 +266,9 @@ def _quality_table(rows: dict[str, dict[Any, tuple[float, ...]]], index: int) ->
     return table(lines)
 
 
-def _figures(rows: dict[str, dict[Any, tuple[float, ...]]], runs: Path, folder: Path) -> list[str]:
+def _figures(
+    rows: dict[str, dict[Any, tuple[float, ...]]], runs: Path, folder: Path, floor: float | None
+) -> list[str]:
     """FD against NFE for every row (one figure), and the default run's sample grid beside
     the test digits; returns the page's markdown for them (paths relative to the page)."""
     import shutil
@@ -274,7 +276,10 @@ def _figures(rows: dict[str, dict[Any, tuple[float, ...]]], runs: Path, folder: 
     import matplotlib.pyplot as plt
 
     folder.mkdir(parents=True, exist_ok=True)
-    fig, ax = plt.subplots(figsize=(8, 5))
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    ax.set_prop_cycle(color=plt.get_cmap("tab20").colors)
+    if floor is not None:
+        ax.axhline(floor, color="grey", linestyle="--", label="floor (training digits)")
     for row, points in rows.items():
         fixed = sorted((n, p[0]) for n, p in points.items() if n != "adaptive")
         if len(fixed) > 1:
@@ -371,7 +376,7 @@ def _method_section(
             f"{fmt(floors[0])}; see *The metric* below for how far noise and blur move FD."
         )
     parts += ["", "### FD against NFE", "", _quality_table(rows, 0), ""]
-    parts += _figures(rows, runs, folder)
+    parts += _figures(rows, runs, folder, floors[0] if floors else None)
     parts += ["### Class accuracy of the samples against NFE", "", _quality_table(rows, 1), ""]
     parts += ["### Wall-clock seconds per 1,000 samples", "", _quality_table(rows, 2), ""]
     parts += ["### Targets", "", table(_verdicts(results, rows)), ""]
