@@ -142,9 +142,38 @@ def test_guidance_weight_zero_is_the_conditional_model():
         )
 
 
+def test_guidance_sweep_resamples_the_conditional_model(tmp_path):
+    options = {**TINY, "nfe_sweep": "()", "guidance_sweep": "(0, 1, 3)"}
+    metrics = run_task("images.digits", tmp_path / "run", options)
+    # w = 1 is the default guidance weight, on the same noise: the main measurement again
+    assert metrics["fd_guidance_w1"] == pytest.approx(metrics["fd"])
+    assert metrics["accuracy_guidance_w1"] == pytest.approx(metrics["accuracy"])
+    assert len({metrics[f"fd_guidance_w{w}"] for w in (0, 1, 3)}) == 3
+    unguided = run_task("images.digits", tmp_path / "w0", {**options, "guidance_weight": 0})
+    assert unguided["fd_guidance_w0"] == pytest.approx(unguided["fd"])
+    assert unguided["fd_guidance_w3"] == pytest.approx(metrics["fd_guidance_w3"])
+    assert (tmp_path / "run" / "figures" / "guidance.png").stat().st_size > 0
+    assert "guidance.png" in (tmp_path / "run" / "report.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"reflow_rounds": 1, "reflow_sampler": "euler"},  # the student carries the guidance
+        {"objective": "meanflow"},  # an average-velocity model
+    ],
+)
+def test_no_guidance_sweep_where_guidance_does_not_apply(tmp_path, options):
+    sweep = {"nfe_sweep": "()", "guidance_sweep": "(0, 1)"}
+    metrics = run_task("images.digits", tmp_path / "run", {**TINY, **sweep, **options})
+    assert not any(key.startswith("fd_guidance") for key in metrics)
+
+
 def test_config_checks():
     with pytest.raises(ConfigError, match="nfe_sweep"):
         GenerationConfig(nfe_sweep=(0,))
+    with pytest.raises(ConfigError, match="guidance_sweep"):
+        GenerationConfig(guidance_sweep=(-1.0,))
     with pytest.raises(ConfigError, match="cond_dropout"):
         GenerationConfig(cond_dropout=1.0)
 

@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from flow_images.figures import save_image_grid, save_quality_curves
+from flow_core.samplers.guidance import ClassifierFreeGuidance
+from flow_images.figures import save_guidance_curve, save_image_grid, save_quality_curves
 from flow_images.metrics import ImageEvaluator
 
 if TYPE_CHECKING:
@@ -69,6 +70,13 @@ def _sample(
     return samples, time.perf_counter() - started
 
 
+def _with_guidance(model: nn.Module, weight: float, num_classes: int) -> nn.Module:
+    """``model`` under classifier-free guidance of weight ``weight`` (0: ``model`` itself)."""
+    if weight == 0:
+        return model
+    return ClassifierFreeGuidance(model, guidance_weight=weight, null_cond=num_classes)
+
+
 def evaluate_generation(
     ctx: RunContext,
     config: Any,
@@ -80,11 +88,14 @@ def evaluate_generation(
     feature_net: FeatureNet,
     extra: dict[str, float],
     guidance_distilled: bool = False,
+    conditional_model: nn.Module | None = None,
 ) -> dict[str, float]:
     """Sample ``config.eval_samples`` images, measure them, sweep NFE and write the report.
 
     ``guidance_distilled``: ``model`` learned from a guided teacher and is sampled unguided
-    (BOSS, reflow); the report says so.
+    (BOSS, reflow); the report says so. ``conditional_model``: the class-conditional velocity
+    field behind ``model``, sampled with ``sampler`` at each weight of
+    ``config.guidance_sweep`` (metrics ``fd_guidance_w<w>`` and ``accuracy_guidance_w<w>``).
     """
     n = config.eval_samples
     evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images, floor_size=n)
@@ -120,6 +131,15 @@ def evaluate_generation(
             metrics[f"accuracy_{key}"] = result["accuracy"]
         bar.update(1)
     bar.close()
+    guidance_points: list[tuple[float, float, float]] = []
+    if conditional_model is not None and train_data.num_classes:
+        for weight in config.guidance_sweep:
+            wrapped = _with_guidance(conditional_model, weight, train_data.num_classes)
+            points, _ = _sample(wrapped.to(ctx.device).eval(), sampler, x0, labels, ctx.device)
+            result = evaluator.evaluate(points, labels)
+            metrics[f"fd_guidance_w{weight:g}"] = result["fd"]
+            metrics[f"accuracy_guidance_w{weight:g}"] = result["accuracy"]
+            guidance_points.append((weight, result["fd"], result["accuracy"]))
     if ctx.is_main:
         floor_images = min(n, len(train_data.images))
         _report(
@@ -132,6 +152,7 @@ def evaluate_generation(
             guidance_distilled,
             curves,
             accuracy_curves,
+            guidance_points,
         )
     return metrics
 
@@ -146,6 +167,7 @@ def _report(
     guidance_distilled: bool,
     curves: dict[str, list[tuple[float, float]]],
     accuracy_curves: dict[str, list[tuple[float, float]]],
+    guidance_points: list[tuple[float, float, float]],
 ) -> None:
     stages = ""
     if config.reflow_rounds:
@@ -203,6 +225,15 @@ def _report(
     if accuracy_curves:
         path = ctx.report.add_figure("accuracy_vs_nfe.png", "class accuracy against NFE")
         save_quality_curves(path, accuracy_curves, "class accuracy of samples", log_y=False)
+    if guidance_points:
+        caption = (
+            f"FD and class accuracy against the guidance weight w ({metrics['nfe']:.0f}-NFE "
+            "default sampler, same noise): guidance trades distribution fidelity for accuracy"
+        )
+        path = ctx.report.add_figure("guidance.png", caption)
+        save_guidance_curve(path, guidance_points, metrics["fd_floor"])
+        table = [{"w": w, "FD": fd, "accuracy": accuracy} for w, fd, accuracy in guidance_points]
+        ctx.report.add_table("Quality against the guidance weight", table)
 
 
 def _class_ordered(data: ImageData, count: int, columns: int) -> Tensor:

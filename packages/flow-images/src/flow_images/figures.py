@@ -12,7 +12,7 @@ from einops import rearrange
 from PIL import Image
 from torch import Tensor
 
-__all__ = ["save_image_grid", "save_quality_curves"]
+__all__ = ["save_guidance_curve", "save_image_grid", "save_quality_curves"]
 
 
 def save_image_grid(path: Path, images: Tensor, columns: int, pixel_scale: int = 1) -> None:
@@ -64,6 +64,34 @@ def save_quality_curves(
     ax.set_ylabel(ylabel)
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def save_guidance_curve(
+    path: Path, points: Sequence[tuple[float, float, float]], floor: float | None = None
+) -> None:
+    """FD (left axis, log) and class accuracy (right axis) against the guidance weight w,
+    from ``(w, fd, accuracy)`` points; ``floor`` dashed on the FD axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    weights, fds, accuracies = zip(*sorted(points), strict=True)
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    ax.plot(weights, fds, marker="o", color="tab:blue", label="FD")
+    if floor is not None:
+        ax.axhline(floor, color="grey", linestyle="--", label="train vs test (floor)")
+    ax.set_yscale("log")
+    ax.set_xlabel("guidance weight w (0 = conditional model)")
+    ax.set_ylabel("Fréchet distance (feature net)", color="tab:blue")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="upper left", fontsize=8)
+    right = ax.twinx()
+    right.plot(weights, accuracies, marker="s", color="tab:orange")
+    right.set_ylabel("class accuracy of samples", color="tab:orange")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)

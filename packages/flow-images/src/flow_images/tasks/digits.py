@@ -25,6 +25,7 @@ class DigitsConfig(GenerationConfig):
     """Configuration of ``images.digits`` (defaults train in a few minutes on one CPU core)."""
 
     guidance_weight: float = 1.0
+    guidance_sweep: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0, 2.0)
 
 
 class Digits(ImageGeneration):

@@ -65,7 +65,8 @@ class GenerationConfig:
     a DiT (each network takes the options it understands). ``sample_steps`` and ``grid`` set
     fixed-step and few-step samplers; ``heun_steps``/``pseudo_steps``/``refiner_steps`` set
     FlowTurbo's schedule. ``nfe_sweep`` lists the NFE budgets of the quality-against-NFE plot
-    (empty: no sweep).
+    and ``guidance_sweep`` the guidance weights of the quality-against-guidance plot (a
+    class-conditional velocity model sampled with guidance; empty: no sweep).
     """
 
     objective: str = "cfm"
@@ -99,6 +100,7 @@ class GenerationConfig:
     compile: bool = False
     eval_samples: int = 1000
     nfe_sweep: tuple[int, ...] = (1, 2, 4, 8, 16)
+    guidance_sweep: tuple[float, ...] = ()
     log_every: int = 100
     checkpoint_every: int = 500
 
@@ -123,6 +125,10 @@ class GenerationConfig:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if any(n < 1 for n in self.nfe_sweep):
             raise ConfigError(f"nfe_sweep entries must be >= 1, got {self.nfe_sweep}")
+        if any(not 0.0 <= w < float("inf") for w in self.guidance_sweep):
+            raise ConfigError(
+                f"guidance_sweep entries must be finite and >= 0, got {self.guidance_sweep}"
+            )
         if self.lr <= 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0.0 <= self.ema_decay < 1.0:
@@ -187,6 +193,10 @@ class ImageGeneration:
             )
         train_seconds = time.perf_counter() - started
         guided = model if distilled else self._guided(config, model, kind, train_data)
+        # the guidance sweep re-wraps a class-conditional velocity model (not a student that
+        # carries its teacher's guidance, nor FlowTurbo's predictor-refiner pair)
+        sweepable = kind == "velocity" and train_data.num_classes and not (distilled or turbo)
+        conditional = model if sweepable else None
         return evaluate_generation(
             ctx,
             config,
@@ -198,6 +208,7 @@ class ImageGeneration:
             load_feature_net(self.feature_net),
             {"train_loss": self.last_loss, "train_seconds": train_seconds},
             guidance_distilled=distilled,
+            conditional_model=conditional,
         )
 
     # -- configuration checks -------------------------------------------------------------
