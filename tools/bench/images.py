@@ -235,20 +235,24 @@ def _turbo_verdict(label: str, rows: dict[str, Any]) -> dict[str, str] | None:
         return None
     claim = f"{label}: >= 30% less wall-clock than Heun at equal FD"
     heun_curve = [(p[0], p[2]) for p in heun.values()]
-    savings = []
+    best_fd, best_time = min(heun_curve)
+    savings, texts = [], []
     for n, point in sorted(turbo.items()):
         needed = _interpolate_time(heun_curve, point[0])
         if needed is not None:
-            savings.append((n, 1 - point[2] / needed))
+            savings.append(1 - point[2] / needed)
+            texts.append(f"NFE {n}: {100 * savings[-1]:.0f}%")
+        elif point[0] < best_fd:
+            # Heun reaches no FD this low in the sweep: its best point bounds the saving below
+            savings.append(1 - point[2] / best_time)
+            texts.append(f"NFE {n}: >= {100 * savings[-1]:.0f}% (below Heun's best FD)")
     if not savings:
-        measured = "no FlowTurbo point lies inside Heun's FD range"
+        measured = "no FlowTurbo point lies inside or below Heun's FD range"
         return {"claim": claim, "measured": measured, "verdict": "not measurable in this run"}
-    best = max(s for _, s in savings)
-    text = ", ".join(f"NFE {n}: {100 * s:.0f}%" for n, s in savings)
     return {
         "claim": claim,
-        "measured": f"time saved at Heun-interpolated equal FD: {text}",
-        "verdict": "reproduced" if best >= 0.30 else "not reproduced",
+        "measured": "time saved at Heun-interpolated equal FD: " + ", ".join(texts),
+        "verdict": "reproduced" if max(savings) >= 0.30 else "not reproduced",
     }
 
 
