@@ -10,6 +10,7 @@ gloo on the CPU and nccl on CUDA.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,9 +112,11 @@ def cleanup() -> None:
 
     The barrier first matters: a rank that tears the group down (or exits) while another is
     still talking to it can abort that process ("terminate called without an active
-    exception") with gloo.
+    exception") with gloo. A garbage collection before it frees DDP wrappers caught in
+    reference cycles, so that their pending work is released while the group still exists.
     """
     if _initialized():
+        gc.collect()
         dist.barrier()
         dist.destroy_process_group()
 
