@@ -189,14 +189,10 @@ def _verdicts(results: dict[str, dict[str, float]], rows: dict[str, Any]) -> lis
     # CFM's best FD at 16+ NFE, guided (w = 1, the default) or not
     cfm_16 = [
         p[0]
-        for label in ("CFM", "CFM w=0")
-        for r in (f"{label}, Euler", f"{label}, Heun")
-        for n, p in rows.get(r, {}).items()
-        if n == 16
-    ] + [
-        p[0]
-        for label in ("CFM", "CFM w=0")
-        for p in rows.get(f"{label}, dopri5 (adaptive)", {}).values()
+        for row, points in rows.items()
+        if row.startswith(("CFM, ", "CFM w=0, "))
+        for n, p in points.items()
+        if n in (16, "adaptive")
     ]
     for label in ("MeanFlow", "SplitMeanFlow"):
         one = rows.get(f"{label}, few-step", {}).get(1)

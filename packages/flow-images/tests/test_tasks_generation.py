@@ -178,26 +178,34 @@ def test_config_checks():
         GenerationConfig(cond_dropout=1.0)
 
 
-def test_reflow_distils_guidance_into_the_student(tmp_path, monkeypatch):
-    """Round-1 pairs come from the guided teacher; the student is then sampled unguided."""
-    from flow_core.samplers.guidance import ClassifierFreeGuidance
+@pytest.fixture
+def evaluated(monkeypatch):
+    """The models the task hands to evaluate_generation, in call order."""
     from flow_images.tasks import generation
 
-    sources, evaluated = [], []
+    models = []
+    evaluate = generation.evaluate_generation
+
+    def record(ctx, config, model, *args, **kwargs):
+        models.append(model)
+        return evaluate(ctx, config, model, *args, **kwargs)
+
+    monkeypatch.setattr(generation, "evaluate_generation", record)
+    return models
+
+
+def test_reflow_distils_guidance_into_the_student(tmp_path, monkeypatch, evaluated):
+    """Round-1 pairs come from the guided teacher; the student is then sampled unguided."""
+    from flow_core.samplers.guidance import ClassifierFreeGuidance
+
+    sources = []
     pairs = ImageGeneration._pairs
 
     def record_pairs(self, ctx, config, teacher, data):
         sources.append(teacher)
         return pairs(self, ctx, config, teacher, data)
 
-    evaluate = generation.evaluate_generation
-
-    def record_evaluation(ctx, config, model, *args, **kwargs):
-        evaluated.append(model)
-        return evaluate(ctx, config, model, *args, **kwargs)
-
     monkeypatch.setattr(ImageGeneration, "_pairs", record_pairs)
-    monkeypatch.setattr(generation, "evaluate_generation", record_evaluation)
     options = {**TINY, "reflow_rounds": 2, "reflow_sampler": "euler", "guidance_weight": 1.5}
     run_task("images.digits", tmp_path / "run", options)
     assert isinstance(sources[0], ClassifierFreeGuidance)
@@ -207,27 +215,19 @@ def test_reflow_distils_guidance_into_the_student(tmp_path, monkeypatch):
     assert "sampled without guidance" in (tmp_path / "run" / "report.md").read_text()
 
 
-def test_boss_straightens_onto_the_guided_teacher(tmp_path, monkeypatch):
+def test_boss_straightens_onto_the_guided_teacher(tmp_path, monkeypatch, evaluated):
     """BOSS's grid and reference trajectories come from the guided teacher; sampled unguided."""
     from flow_core.objectives.boss import BossStraightening
     from flow_core.samplers.guidance import ClassifierFreeGuidance
-    from flow_images.tasks import generation
 
-    teachers, evaluated = [], []
+    teachers = []
     prepare = BossStraightening.prepare
 
     def record_prepare(self, teacher, grid):
         teachers.append(teacher)
         prepare(self, teacher, grid)
 
-    evaluate = generation.evaluate_generation
-
-    def record_evaluation(ctx, config, model, *args, **kwargs):
-        evaluated.append(model)
-        return evaluate(ctx, config, model, *args, **kwargs)
-
     monkeypatch.setattr(BossStraightening, "prepare", record_prepare)
-    monkeypatch.setattr(generation, "evaluate_generation", record_evaluation)
     run_task("images.digits", tmp_path / "run", {**TINY, "objective": "boss", "grid": "bellman"})
     assert isinstance(teachers[0], ClassifierFreeGuidance)
     assert not isinstance(evaluated[0], ClassifierFreeGuidance)

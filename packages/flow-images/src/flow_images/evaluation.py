@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from flow_images.data import ImageData
     from flow_images.features import FeatureNet
 
-__all__ = ["evaluate_generation", "sweep_specs"]
+__all__ = ["evaluate_generation", "sweep_specs", "with_guidance"]
 
 _EVAL_SEED = 104_729
 
@@ -70,8 +70,9 @@ def _sample(
     return samples, time.perf_counter() - started
 
 
-def _with_guidance(model: nn.Module, weight: float, num_classes: int) -> nn.Module:
-    """``model`` under classifier-free guidance of weight ``weight`` (0: ``model`` itself)."""
+def with_guidance(model: nn.Module, weight: float, num_classes: int) -> nn.Module:
+    """``model`` under classifier-free guidance of weight ``weight`` with the null label
+    ``num_classes`` (w = 0: ``model`` itself)."""
     if weight == 0:
         return model
     return ClassifierFreeGuidance(model, guidance_weight=weight, null_cond=num_classes)
@@ -134,7 +135,7 @@ def evaluate_generation(
     guidance_points: list[tuple[float, float, float]] = []
     if conditional_model is not None and train_data.num_classes:
         for weight in config.guidance_sweep:
-            wrapped = _with_guidance(conditional_model, weight, train_data.num_classes)
+            wrapped = with_guidance(conditional_model, weight, train_data.num_classes)
             points, _ = _sample(wrapped.to(ctx.device).eval(), sampler, x0, labels, ctx.device)
             result = evaluator.evaluate(points, labels)
             metrics[f"fd_guidance_w{weight:g}"] = result["fd"]

@@ -38,10 +38,9 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
-from flow_core.samplers.guidance import ClassifierFreeGuidance
 from flow_core.training import TrainSettings, train
 from flow_images.data import ImageData
-from flow_images.evaluation import evaluate_generation
+from flow_images.evaluation import evaluate_generation, with_guidance
 from flow_images.features import load_feature_net
 from flow_images.perceptual import FeaturePerceptual
 
@@ -403,16 +402,10 @@ class ImageGeneration:
             return model
         from flow_images.flowturbo.refiner import FlowTurboModel
 
+        weight, classes = config.guidance_weight, data.num_classes
         if isinstance(model, FlowTurboModel):
-            guided = ClassifierFreeGuidance(
-                model.predictor,
-                guidance_weight=config.guidance_weight,
-                null_cond=data.num_classes,
-            )
-            return FlowTurboModel(guided, model.refiner)
-        return ClassifierFreeGuidance(
-            model, guidance_weight=config.guidance_weight, null_cond=data.num_classes
-        )
+            return FlowTurboModel(with_guidance(model.predictor, weight, classes), model.refiner)
+        return with_guidance(model, weight, classes)
 
 
 def _labels(n: int, num_classes: int) -> Tensor | None:
