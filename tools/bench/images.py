@@ -88,17 +88,17 @@ def _run_method(
 ) -> dict[str, float]:
     out = runs / label
     status = out / "status.json"
-    if args.reuse and status.exists() and json.loads(status.read_text())["state"] == "completed":
+    if args.reuse and status.exists() and json.loads(status.read_text())["state"] == "finished":
         print(f"  {label}: reusing the completed run {out}", flush=True)
         return {**json.loads((out / "metrics.json").read_text()), "reused": 1.0}
     sets = dict(options)
-    if args.quick:
-        sets |= {
-            "steps": "60",
-            "finetune_steps": "30",
-            "reflow_pairs": "256",
-            "eval_samples": "200",
-        }
+    if args.quick:  # only the settings each method uses (an unused one is refused)
+        sets |= {"steps": "60", "eval_samples": "200"}
+        reflows = int(options.get("reflow_rounds", "0")) > 0
+        if reflows or options.get("objective") == "boss" or options.get("sampler") == "flowturbo":
+            sets["finetune_steps"] = "30"
+        if reflows:
+            sets["reflow_pairs"] = "256"
     command = [sys.executable, "-m", "flow_core.cli", "run", "images.digits", "--no-progress"]
     command += ["--out", str(out), "--seed", str(args.seed), "--device", args.device]
     for key, value in sets.items():

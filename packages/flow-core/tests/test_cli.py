@@ -57,10 +57,10 @@ def test_run_writes_run_directory(tmp_path, capsys):
         "status.json",
     }
     config = json.loads((out / "config.json").read_text())
-    assert config["seed"] == 3 and config["config"]["steps"] == 60
+    assert config["seed"] == 3 and config["config"]["train"]["steps"] == 60
     metrics = json.loads((out / "metrics.json").read_text())
     assert all(isinstance(v, float) for v in metrics.values())
-    assert json.loads((out / "status.json").read_text())["state"] == "completed"
+    assert json.loads((out / "status.json").read_text())["state"] == "finished"
     steps = [json.loads(line)["step"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert steps == [20, 40, 60]
     report = (out / "report.md").read_text()
@@ -128,6 +128,6 @@ def test_config_file_then_set_overrides(tmp_path):
     args = ["run", "core.toy2d", "--config", str(config), "--set", "steps=20", "--out", str(out)]
     assert main([*args, "--no-progress"]) == 0
     resolved = json.loads((out / "config.json").read_text())["config"]
-    assert (resolved["target"], resolved["steps"], resolved["hidden"]) == ("moons", 20, 32)
+    assert (resolved["target"], resolved["train"]["steps"], resolved["hidden"]) == ("moons", 20, 32)
     config.write_text("steps = 'many'\n")
     assert main(["run", "core.toy2d", "--config", str(config), "--out", str(tmp_path / "b")]) == 2

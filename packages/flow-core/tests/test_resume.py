@@ -1,4 +1,5 @@
-"""Exact resume: a run killed mid-training and resumed ends where an uninterrupted run ends."""
+"""Exact resume: a run killed mid-training and resumed ends where an uninterrupted run ends
+(model, EMA, optimizer and learning-rate schedule state, RNG and data generators)."""
 
 import json
 import os
@@ -27,6 +28,15 @@ ARGS = [
     "checkpoint_every=50",
     "--set",
     "log_every=50",
+    # optimizer and schedule state are part of what must resume exactly
+    "--set",
+    "optimizer=adamw",
+    "--set",
+    "weight_decay=0.01",
+    "--set",
+    "lr_schedule=cosine",
+    "--set",
+    "warmup_steps=100",
 ]
 
 

@@ -43,10 +43,18 @@ def test_loss_falls_and_logs(tmp_path):
     result = train(
         ctx,
         model,
-        torch.optim.SGD(model.parameters(), lr=0.1),
         mse_objective,
         batches,
-        TrainSettings(steps=100, log_every=10, checkpoint_every=0, ema_decay=0.9, eval_every=50),
+        TrainSettings(
+            optimizer="sgd",
+            lr=0.1,
+            momentum=0.0,
+            steps=100,
+            log_every=10,
+            checkpoint_every=0,
+            ema_decay=0.9,
+            eval_every=50,
+        ),
         eval_fn=lambda m, step: {"w0": m.weight[0, 0]},
     )
     lines = [json.loads(x) for x in (tmp_path / "metrics.jsonl").read_text().splitlines()]
@@ -72,10 +80,9 @@ def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path):
         train(
             ctx,
             model,
-            torch.optim.SGD(model.parameters(), lr=0.01),
             poisoned,
             batches,
-            TrainSettings(steps=100, checkpoint_every=10),
+            TrainSettings(optimizer="sgd", lr=0.01, momentum=0.0, steps=100, checkpoint_every=10),
         )
     assert (tmp_path / "checkpoints" / "latest").read_text() == "step-00000020"
 
@@ -86,20 +93,18 @@ def test_resume_into_a_different_model_is_refused(tmp_path):
     train(
         ctx,
         model,
-        torch.optim.SGD(model.parameters(), lr=0.1),
         mse_objective,
         batches,
-        TrainSettings(steps=10, checkpoint_every=5),
+        TrainSettings(optimizer="sgd", lr=0.1, momentum=0.0, steps=10, checkpoint_every=5),
     )
     other = torch.nn.Linear(3, 2)
     with pytest.raises(CheckpointError, match="does not match the model"):
         train(
             make_ctx(tmp_path, resume=True),
             other,
-            torch.optim.SGD(other.parameters(), lr=0.1),
             lambda m, b: (m(b["x"]).sum(), {}),
             batches,
-            TrainSettings(steps=20),
+            TrainSettings(optimizer="sgd", lr=0.1, momentum=0.0, steps=20),
         )
 
 
@@ -113,10 +118,16 @@ def test_stages_checkpoint_and_resume_separately(tmp_path):
             result = train(
                 ctx,
                 model,
-                torch.optim.SGD(model.parameters(), lr=0.1),
                 mse_objective,
                 batches,
-                TrainSettings(steps=20, log_every=10, checkpoint_every=10),
+                TrainSettings(
+                    optimizer="sgd",
+                    lr=0.1,
+                    momentum=0.0,
+                    steps=20,
+                    log_every=10,
+                    checkpoint_every=10,
+                ),
                 stage=stage,
             )
             out.append(result.model.weight.detach().clone())

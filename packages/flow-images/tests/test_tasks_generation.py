@@ -11,13 +11,9 @@ from flow_images.tasks.generation import GenerationConfig, ImageGeneration
 
 TINY = {
     "steps": 6,
-    "finetune_steps": 3,
     "base_channels": 8,
-    "width": 16,
-    "depth": 1,
     "eval_samples": 40,
     "sample_steps": 2,
-    "reflow_pairs": 16,
     "batch_size": 16,
     "nfe_sweep": "(1, 4)",
     "checkpoint_every": 0,
@@ -25,9 +21,28 @@ TINY = {
 }
 
 
+def tiny(**options):
+    """TINY with ``options``, holding only the settings the chosen methods use (a setting
+    that nothing in the run uses is refused)."""
+    config = {**TINY, **options}
+    if str(config.get("flow", "")).startswith("dit"):
+        del config["base_channels"]
+        config.update(width=16, depth=1)
+    if config.get("objective") == "nll":  # coupling flow, inverse sampler
+        config.pop("base_channels")
+        config.pop("sample_steps", None)
+    if config.get("sampler") in ("dopri5", "flowturbo"):
+        config.pop("sample_steps", None)
+    if config.get("objective") == "boss" or config.get("sampler") == "flowturbo":
+        config["finetune_steps"] = 3
+    if config.get("reflow_rounds"):
+        config.update(finetune_steps=3, reflow_pairs=16)
+    return config
+
+
 def _valid_run_directory(path, metrics):
     assert json.loads((path / "metrics.json").read_text()) == metrics
-    assert json.loads((path / "status.json").read_text())["state"] == "completed"
+    assert json.loads((path / "status.json").read_text())["state"] == "finished"
     report = (path / "report.md").read_text()
     for figure in ("samples.png", "test_images.png"):
         assert (path / "figures" / figure).stat().st_size > 0
@@ -36,7 +51,7 @@ def _valid_run_directory(path, metrics):
 
 
 def test_digits_default_method_end_to_end(tmp_path):
-    metrics = run_task("images.digits", tmp_path / "run", TINY)
+    metrics = run_task("images.digits", tmp_path / "run", tiny())
     _valid_run_directory(tmp_path / "run", metrics)
     for key in ("fd", "fd_floor", "accuracy", "precision", "recall", "nfe"):
         assert key in metrics
@@ -72,7 +87,7 @@ def test_digits_default_method_end_to_end(tmp_path):
     ],
 )
 def test_digits_every_method_runs(tmp_path, options, nfe):
-    metrics = run_task("images.digits", tmp_path / "run", {**TINY, **options})
+    metrics = run_task("images.digits", tmp_path / "run", tiny(**options))
     _valid_run_directory(tmp_path / "run", metrics)
     if nfe is not None:
         assert metrics["nfe"] == nfe
@@ -80,7 +95,7 @@ def test_digits_every_method_runs(tmp_path, options, nfe):
 
 
 def test_patches_unconditional_end_to_end(tmp_path):
-    metrics = run_task("images.patches", tmp_path / "run", {**TINY, "nfe_sweep": "()"})
+    metrics = run_task("images.patches", tmp_path / "run", tiny(nfe_sweep="()"))
     _valid_run_directory(tmp_path / "run", metrics)
     assert "accuracy" not in metrics
     assert metrics["fd"] > metrics["fd_floor"]
@@ -95,7 +110,7 @@ def test_patches_on_a_users_folder(tmp_path):
     for i in range(25):
         pixels = (torch.rand(20, 24, 3, generator=generator) * 255).to(torch.uint8).numpy()
         Image.fromarray(pixels).save(folder / f"img{i:02d}.png")
-    options = {**TINY, "folder": str(folder), "size": 16, "nfe_sweep": "()", "eval_samples": 8}
+    options = tiny(folder=str(folder), size=16, nfe_sweep="()", eval_samples=8)
     metrics = run_task("images.patches", tmp_path / "run", options)
     _valid_run_directory(tmp_path / "run", metrics)
 
@@ -109,13 +124,18 @@ def test_patches_on_a_users_folder(tmp_path):
         {"sampler": "flowturbo", "reflow_rounds": 1},  # one second stage at a time
         {"steps": 0},
         {"guidance_weight": "big"},
+        {"objective": "flowturbo-refiner"},  # a stage of FlowTurbo, not a method of its own
+        {"width": 32},  # a DiT option while the network is the U-Net
+        {"rtol": 1e-3},  # an adaptive solver's option while the sampler is Euler
+        {"perceptual_weight": 2.0},  # 2-RF++'s perceptual term without reflow
+        {"eval_samples": 1},  # the Fréchet distance needs a covariance
     ],
 )
 def test_bad_configs_are_refused_before_training(tmp_path, options):
     from flow_core.errors import FlowError
 
     with pytest.raises(FlowError) as raised:
-        run_task("images.digits", tmp_path / "run", {**TINY, **options})
+        run_task("images.digits", tmp_path / "run", tiny(**options))
     assert not (tmp_path / "run" / "checkpoints").exists()
     assert str(raised.value)
 
@@ -129,10 +149,8 @@ def test_guidance_weight_zero_is_the_conditional_model():
     x = torch.randn(6, 1, 8, 8)
     t = torch.rand(6)
     labels = torch.arange(6)
-    unguided = ImageGeneration._guided(
-        GenerationConfig(guidance_weight=0.0), model, "velocity", data
-    )
-    guided = ImageGeneration._guided(GenerationConfig(guidance_weight=2.0), model, "velocity", data)
+    unguided = ImageGeneration._guided(GenerationConfig(guidance_weight=0.0), model, data)
+    guided = ImageGeneration._guided(GenerationConfig(guidance_weight=2.0), model, data)
     with torch.no_grad():
         assert unguided is model
         conditional = model(x, t, labels)
@@ -143,7 +161,7 @@ def test_guidance_weight_zero_is_the_conditional_model():
 
 
 def test_guidance_sweep_resamples_the_conditional_model(tmp_path):
-    options = {**TINY, "nfe_sweep": "()", "guidance_sweep": "(0, 1, 3)"}
+    options = tiny(nfe_sweep="()", guidance_sweep="(0, 1, 3)")
     metrics = run_task("images.digits", tmp_path / "run", options)
     # w = 1 is the default guidance weight, on the same noise: the main measurement again
     assert metrics["fd_guidance_w1"] == pytest.approx(metrics["fd"])
@@ -165,7 +183,7 @@ def test_guidance_sweep_resamples_the_conditional_model(tmp_path):
 )
 def test_no_guidance_sweep_where_guidance_does_not_apply(tmp_path, options):
     sweep = {"nfe_sweep": "()", "guidance_sweep": "(0, 1)"}
-    metrics = run_task("images.digits", tmp_path / "run", {**TINY, **sweep, **options})
+    metrics = run_task("images.digits", tmp_path / "run", tiny(**sweep, **options))
     assert not any(key.startswith("fd_guidance") for key in metrics)
 
 
@@ -196,17 +214,18 @@ def evaluated(monkeypatch):
 
 def test_reflow_distils_guidance_into_the_student(tmp_path, monkeypatch, evaluated):
     """Round-1 pairs come from the guided teacher; the student is then sampled unguided."""
+    from flow_core import recipes
     from flow_core.samplers.guidance import ClassifierFreeGuidance
 
     sources = []
-    pairs = ImageGeneration._pairs
+    pairs = recipes._pairs
 
-    def record_pairs(self, ctx, config, teacher, data):
+    def record_pairs(ctx, config, teacher, *args):
         sources.append(teacher)
-        return pairs(self, ctx, config, teacher, data)
+        return pairs(ctx, config, teacher, *args)
 
-    monkeypatch.setattr(ImageGeneration, "_pairs", record_pairs)
-    options = {**TINY, "reflow_rounds": 2, "reflow_sampler": "euler", "guidance_weight": 1.5}
+    monkeypatch.setattr(recipes, "_pairs", record_pairs)
+    options = tiny(reflow_rounds=2, reflow_sampler="euler", guidance_weight=1.5)
     run_task("images.digits", tmp_path / "run", options)
     assert isinstance(sources[0], ClassifierFreeGuidance)
     assert sources[0].guidance_weight == 1.5
@@ -228,9 +247,9 @@ def test_boss_straightens_onto_the_guided_teacher(tmp_path, monkeypatch, evaluat
         prepare(self, teacher, grid)
 
     monkeypatch.setattr(BossStraightening, "prepare", record_prepare)
-    run_task("images.digits", tmp_path / "run", {**TINY, "objective": "boss", "grid": "bellman"})
+    run_task("images.digits", tmp_path / "run", tiny(objective="boss", grid="bellman"))
     assert isinstance(teachers[0], ClassifierFreeGuidance)
     assert not isinstance(evaluated[0], ClassifierFreeGuidance)
-    run_task("images.digits", tmp_path / "w0", {**TINY, "objective": "boss", "guidance_weight": 0})
+    run_task("images.digits", tmp_path / "w0", tiny(objective="boss", guidance_weight=0))
     assert not isinstance(teachers[1], ClassifierFreeGuidance)
     assert "sampled without guidance" not in (tmp_path / "w0" / "report.md").read_text()

@@ -46,9 +46,11 @@ def _batches(images: Tensor, labels: Tensor) -> Callable[[torch.Generator], dict
 
 def _ours(device: torch.device, steps: int, draw: Any) -> Callable[[], None]:
     model = _model(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     objective = ConditionalFlowMatching()
-    settings = TrainSettings(steps=steps, grad_clip=None, log_every=steps, checkpoint_every=0)
+    # the shared training section: Adam at 1e-3, constant schedule, no clipping, no EMA
+    settings = TrainSettings(
+        steps=steps, lr=1e-3, grad_clip=0.0, log_every=steps, checkpoint_every=0
+    )
 
     def run() -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -63,7 +65,7 @@ def _ours(device: torch.device, steps: int, draw: Any) -> Callable[[], None]:
                 dist=DistInfo(rank=0, local_rank=0, world_size=1),
                 show_progress=False,
             )
-            train(ctx, model, optimizer, objective, draw, settings)
+            train(ctx, model, objective, draw, settings)
 
     return run
 

@@ -1,4 +1,4 @@
-"""The ``flow`` command line: ``plugins``, ``list``, ``info`` and ``run``.
+"""The ``flow`` command line: ``plugins``, ``list``, ``info``, ``run``, ``eval`` and ``sample``.
 
 Exit status: 0 on success; 2 on bad usage or configuration (the message names the bad key or
 name and what is accepted); 1 on a runtime failure. Messages are one line; ``--debug`` adds
@@ -20,9 +20,17 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from flow_core.components import KINDS
-from flow_core.config import config_fields, parse_set, type_name
+from flow_core.config import parse_set, resolve_settings, type_name
 from flow_core.errors import FlowError, UsageError
-from flow_core.registry import FIRST_PARTY_DISTRIBUTIONS, Registry, get_registry, normalize_kind
+from flow_core.options import ParamInfo, constructor_options, walk_fields
+from flow_core.registry import (
+    FIRST_PARTY_DISTRIBUTIONS,
+    Registry,
+    get_registry,
+    normalize_kind,
+    using_registry,
+)
+from flow_core.routing import plan_run
 
 __all__ = ["main"]
 
@@ -86,6 +94,26 @@ def _build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out (or the newest run of the task)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    for command, what in (
+        ("eval", "re-evaluate a run's weights into RUN_DIR/evaluations/<time>/"),
+        ("sample", "draw samples from a run's weights into RUN_DIR/evaluations/<time>/"),
+    ):
+        p = sub.add_parser(command, parents=[common], help=what)
+        p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+        p.add_argument(
+            "--set",
+            dest="sets",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="override a config field or component option (repeatable)",
+        )
+        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+        p.add_argument("--seed", type=int, help="seed (default: the run's)")
+        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+        if command == "sample":
+            p.add_argument("--count", type=int, default=64, help="number of samples (64)")
     return parser
 
 
@@ -138,6 +166,58 @@ def _cmd_list(registry: Registry, kind: str | None, as_json: bool) -> None:
         print(f"  {e.name:<{width}}  [{e.plugin.name}]  {e.component.summary}")
 
 
+def _option_line(param: ParamInfo) -> str:
+    annotation = (
+        type_name(param.annotation) if not isinstance(param.annotation, str) else param.annotation
+    )
+    default = "required" if param.required else repr(param.default)
+    doc = f"  — {param.doc}" if param.doc else ""
+    return f"{param.name}: {annotation} = {default}{doc}"
+
+
+def _print_options(obj: Any, indent: str) -> None:
+    options = [p for p in constructor_options(obj).values() if p.name not in ("params", "self")]
+    for param in options:
+        print(indent + _option_line(param))
+    if not options:
+        print(indent + "(no options)")
+
+
+def _print_task_config(registry: Registry, task_cls: Any) -> None:
+    config_cls = task_cls.Config
+    fields = list(walk_fields(config_cls))
+    print("  config (--set key=value):")
+    for info in fields:
+        if info.path.startswith("train."):
+            continue
+        note = ""
+        if info.kind is not None:
+            note = f"  [{info.kind}]"
+        elif info.option_of is not None:
+            note = f"  [-> {info.option_of[0]}.{info.option_of[1]}]"
+        if info.when is not None:
+            note += f"  (used when {info.when.text})"
+        print(f"    {info.path}: {type_name(info.annotation)} = {info.default!r}{note}")
+    training = [f for f in fields if f.path.startswith("train.")]
+    if training:
+        print("  training section (--set train.KEY=value; KEY=value where no field above")
+        print("  has that name):")
+        for info in training:
+            print(f"    {info.path}: {type_name(info.annotation)} = {info.default!r}")
+    try:
+        with using_registry(registry):
+            resolution = resolve_settings(config_cls)
+            chosen = plan_run(task_cls(), resolution, registry).components
+    except FlowError as error:
+        print(f"  components: (defaults do not resolve: {error})")
+        return
+    print("  component options (--set ROLE.OPTION=value, or OPTION=value for every component")
+    print("  that takes it); shown for the default choice of each role:")
+    for role, (kind, name) in chosen.items():
+        print(f"    {role} = {kind} {name!r} (others: flow list {kind}):")
+        _print_options(registry.load(kind, name), "      ")
+
+
 def _cmd_info(registry: Registry, name: str) -> None:
     for entry in registry.find(name):
         print(
@@ -152,9 +232,10 @@ def _cmd_info(registry: Registry, name: str) -> None:
             print(f"  {doc[0]}")
         config_cls: Any = getattr(obj, "Config", None)
         if isinstance(config_cls, type) and dataclasses.is_dataclass(config_cls):
-            print("  config (--set key=value):")
-            for field_name, (annotation, default) in config_fields(config_cls).items():
-                print(f"    {field_name}: {type_name(annotation)} = {default!r}")
+            _print_task_config(registry, obj)
+        elif entry.kind != "task":
+            print("  options (--set ROLE.OPTION=value in a task that uses it):")
+            _print_options(obj, "    ")
         docs = entry.component.docs or _project_url(entry.plugin.distribution)
         if docs:
             print(f"  docs: {docs}")
@@ -182,9 +263,29 @@ def _cmd_run(args: argparse.Namespace) -> None:
         print(f"metrics: {shown}")
 
 
+def _cmd_evaluate(args: argparse.Namespace) -> None:
+    from flow_core.evaluation import evaluate_run
+
+    out_dir, metrics = evaluate_run(
+        args.run_dir,
+        mode="sample" if args.command == "sample" else "evaluate",
+        overrides=[parse_set(item) for item in args.sets],
+        count=getattr(args, "count", 64),
+        device=args.device,
+        seed=args.seed,
+        show_progress=not args.no_progress,
+    )
+    shown = ", ".join(f"{k}={v:.4g}" for k, v in list(metrics.items())[:8])
+    print(f"written to: {out_dir}")
+    print(f"metrics: {shown}")
+
+
 def _dispatch(args: argparse.Namespace) -> None:
     if args.command == "run":
         _cmd_run(args)
+        return
+    if args.command in ("eval", "sample"):
+        _cmd_evaluate(args)
         return
     registry = get_registry()
     if args.command == "plugins":

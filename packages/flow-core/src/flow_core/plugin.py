@@ -122,6 +122,17 @@ def flow_register_samplers() -> list[Component]:
 
 
 @hookimpl
+def flow_register_optimizers() -> list[Component]:
+    return [
+        Component("adam", "torch.optim:Adam", "torch's Adam (Kingma & Ba 2015)"),
+        Component(
+            "adamw", "torch.optim:AdamW", "torch's AdamW, decoupled weight decay (Loshchilov 2019)"
+        ),
+        Component("sgd", "torch.optim:SGD", "torch's SGD with momentum and Nesterov options"),
+    ]
+
+
+@hookimpl
 def flow_register_tasks() -> list[Component]:
     return [
         Component(

@@ -7,8 +7,11 @@ package provides, the package to install.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import difflib
 import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,7 +19,15 @@ from flow_core.components import KINDS, Component
 from flow_core.errors import UnknownComponentError, UsageError
 from flow_core.plugins import LoadedPlugin, PluginSet, load_plugins
 
-__all__ = ["FIRST_PARTY_DISTRIBUTIONS", "Entry", "Registry", "get_registry", "normalize_kind"]
+__all__ = [
+    "FIRST_PARTY_DISTRIBUTIONS",
+    "Entry",
+    "Registry",
+    "active_registry",
+    "get_registry",
+    "normalize_kind",
+    "using_registry",
+]
 
 # Names provided by first-party packages, so a missing one names the package to install.
 _PROVIDERS: dict[tuple[str, str], str] = {
@@ -129,3 +140,24 @@ def _suggest(name: str, candidates: list[str]) -> str:
 def get_registry() -> Registry:
     """The process-wide registry (plugins are loaded on the first call)."""
     return Registry(load_plugins())
+
+
+_ACTIVE: contextvars.ContextVar[Registry | None] = contextvars.ContextVar(
+    "flow_active_registry", default=None
+)
+
+
+def active_registry() -> Registry:
+    """The registry of the run in progress (see :func:`using_registry`), else the
+    process-wide one: what a network uses to build a ``norm=`` by name."""
+    return _ACTIVE.get() or get_registry()
+
+
+@contextlib.contextmanager
+def using_registry(registry: Registry) -> Iterator[Registry]:
+    """Make ``registry`` the :func:`active_registry` inside the ``with`` block."""
+    token = _ACTIVE.set(registry)
+    try:
+        yield registry
+    finally:
+        _ACTIVE.reset(token)

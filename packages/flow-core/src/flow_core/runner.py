@@ -9,7 +9,6 @@ finished one), ``metrics.jsonl`` (one line per logged step), ``metrics.json`` (f
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
@@ -22,8 +21,7 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from flow_core.components import KINDS
-from flow_core.config import config_to_dict, load_toml, resolve_config
+from flow_core.config import config_to_dict, flatten, load_toml, resolve_settings
 from flow_core.errors import ConfigError, FlowError, UsageError
 from flow_core.gpu import (
     DistInfo,
@@ -33,27 +31,38 @@ from flow_core.gpu import (
     resolve_device,
     seed_everything,
 )
-from flow_core.registry import Registry, get_registry
+from flow_core.options import construct, walk_fields
+from flow_core.registry import Registry, get_registry, using_registry
 from flow_core.report import Report
+from flow_core.routing import RunPlan, config_value, plan_run
 
-__all__ = ["RunContext", "build_component", "execute", "prepare_run_dir"]
-
-
-def build_component(cls: Any, **options: Any) -> Any:
-    """Construct ``cls`` with the subset of ``options`` its constructor accepts.
-
-    Tasks offer options that only some components take (``steps`` for a fixed-step sampler,
-    ``rtol`` for an adaptive one); each component picks the ones it understands.
-    """
-    params = inspect.signature(cls).parameters
-    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
-        return cls(**options)
-    return cls(**{k: v for k, v in options.items() if k in params})
+__all__ = [
+    "RunContext",
+    "check_metrics",
+    "execute",
+    "prepare_run_dir",
+    "timestamp",
+    "write_json",
+]
 
 
 @dataclass
 class RunContext:
-    """What a task sees of its run: where to write, which device, logging and the registry."""
+    """What a task sees of its run: where to write, which device, logging and the registry.
+
+    Attributes:
+        task_name, config, seed, device, registry, dist: the run's facts.
+        out_dir: where this invocation writes (the run directory; for ``flow eval`` and
+            ``flow sample`` a folder under ``<run>/evaluations/``).
+        resume: continue from the newest checkpoint of each stage.
+        plan: the components and user options decided before the run (see
+            :mod:`flow_core.routing`).
+        mode: ``"train"`` for ``flow run``; ``"evaluate"`` or ``"sample"`` when a finished
+            run's weights are reused: then :func:`flow_core.training.train` loads each stage's
+            newest checkpoint instead of training, and nothing is written to the run.
+        run_dir: the run whose checkpoints are read (``out_dir`` when training).
+        report: the run's ``report.md`` under construction.
+    """
 
     task_name: str
     config: Any
@@ -64,43 +73,72 @@ class RunContext:
     registry: Registry
     dist: DistInfo
     show_progress: bool = True
+    plan: RunPlan = field(default_factory=RunPlan)
+    mode: str = "train"
+    run_dir: Path | None = None
     report: Report = field(init=False)
 
     def __post_init__(self) -> None:
-        self.report = Report(self.out_dir, f"flow run {self.task_name}")
+        self.report = Report(self.out_dir, f"flow {self._verb} {self.task_name}")
+
+    @property
+    def _verb(self) -> str:
+        return {"train": "run", "evaluate": "eval", "sample": "sample"}[self.mode]
 
     @property
     def is_main(self) -> bool:
         return self.dist.is_main
 
     @property
+    def restore_only(self) -> bool:
+        """Whether training steps load checkpoints instead of training (eval and sample)."""
+        return self.mode != "train"
+
+    @property
     def checkpoint_dir(self) -> Path:
-        return self.out_dir / "checkpoints"
+        return (self.run_dir or self.out_dir) / "checkpoints"
+
+    def options_for(self, role: str) -> dict[str, Any]:
+        """The options the user set for the component in ``role`` (``sampler.rtol=...``)."""
+        return dict(self.plan.options.get(role, {}))
 
     def build(self, kind: str, name: str, **options: Any) -> Any:
-        """Construct the registered component ``(kind, name)`` (see :func:`build_component`)."""
-        return build_component(self.registry.load(kind, name), **options)
+        """Construct the registered component ``(kind, name)`` with the ``options`` its
+        constructor takes (the rest are left out: tasks offer options only some take)."""
+        return construct(self.registry.load(kind, name), options, {})
 
-    def build_for_model(self, kind: str, name: str, model_kind: str, **options: Any) -> Any:
-        """:meth:`build`, refusing a component made for another ``model_kind`` of network.
+    def component(self, role: str, name: str | None = None, **defaults: Any) -> Any:
+        """Construct the component that fills ``role`` (a component field of the config).
+
+        Its keyword arguments are, in increasing precedence: ``defaults`` from the task
+        (left out where the constructor does not take them), the config's fields declared
+        as ``option(role, ...)``, and the options the user set for the role. ``name``
+        replaces the chosen component (a stage that needs another sampler, say).
 
         Raises:
-            ConfigError: the component declares another ``model_kind``; the message lists
-                the registered components of ``kind`` that fit.
+            ConfigError: the role is not used in this run, or an option the user set is
+                not taken by ``name``.
         """
-        component = self.build(kind, name, **options)
-        found = getattr(component, "model_kind", model_kind)
-        if found != model_kind:
-            matching = [
-                entry.name
-                for entry in self.registry.entries(kind)
-                if getattr(entry.load(), "model_kind", None) == model_kind
-            ]
-            raise ConfigError(
-                f"{kind} {name!r} is for {found} models, but this run trains a {model_kind} "
-                f"model; use one of: {', '.join(matching)}"
-            )
-        return component
+        info = next((f for f in walk_fields(type(self.config)) if f.path == role), None)
+        if info is None or info.kind is None:
+            raise ConfigError(f"{role!r} is no component field of task {self.task_name!r}")
+        chosen_name = name or self.plan.components.get(role, (info.kind, None))[1]
+        if chosen_name is None:
+            chosen_name = config_value(self.config, role)
+        if chosen_name is None:
+            raise ConfigError(f"task {self.task_name!r} uses no {role} in this run")
+        chosen: dict[str, Any] = {}
+        merged = dict(defaults)
+        for f in walk_fields(type(self.config)):
+            if f.option_of is not None and f.option_of[0] == role:
+                value = config_value(self.config, f.path)
+                (chosen if f.path in self.plan.explicit else merged)[f.option_of[1]] = value
+        chosen.update(self.options_for(role))
+        cls = self.registry.load(info.kind, chosen_name)
+        try:
+            return construct(cls, merged, chosen)
+        except TypeError as error:
+            raise ConfigError(f"{info.kind} {chosen_name!r} ({role}): {error}") from None
 
     def log(self, step: int, metrics: Mapping[str, float], stage: str = "") -> None:
         """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only).
@@ -145,13 +183,13 @@ class RunContext:
         )
 
 
-def _write_json(path: Path, data: Any) -> None:
+def write_json(path: Path, data: Any) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, path)
 
 
-def _timestamp() -> str:
+def timestamp() -> str:
     return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
 
 
@@ -171,7 +209,7 @@ def prepare_run_dir(task_name: str, out: Path | None, resume: bool, runs_root: P
             raise UsageError(f"--resume: {out} is not a run directory (it has no config.json)")
         return out
     if out is None:
-        base = runs_root / task_name / _timestamp()
+        base = runs_root / task_name / timestamp()
         out, n = base, 1
         while out.exists():
             out, n = base.with_name(f"{base.name}-{n}"), n + 1
@@ -183,7 +221,7 @@ def prepare_run_dir(task_name: str, out: Path | None, resume: bool, runs_root: P
     return out
 
 
-def _check_metrics(metrics: Any, task_name: str) -> dict[str, float]:
+def check_metrics(metrics: Any, task_name: str) -> dict[str, float]:
     if not isinstance(metrics, Mapping):
         raise FlowError(f"task {task_name!r} returned {type(metrics).__name__}, not a mapping")
     out: dict[str, float] = {}
@@ -203,7 +241,11 @@ def _check_resumable(out: Path, record: Mapping[str, Any]) -> None:
         for key in ("task", "seed")
         if previous.get(key) != record[key]
     ]
-    old, new = previous.get("config", {}), record["config"]
+    old = {
+        **flatten(previous.get("config", {})),
+        **flatten({"options": previous.get("options", {})}),
+    }
+    new = {**flatten(record["config"]), **flatten({"options": record["options"]})}
     diffs += [
         f"{key}: {old.get(key)!r} in the run, {new.get(key)!r} now"
         for key in sorted(set(old) | set(new))
@@ -213,22 +255,6 @@ def _check_resumable(out: Path, record: Mapping[str, Any]) -> None:
         raise ConfigError(
             f"--resume: the config differs from the run in {out}: " + "; ".join(diffs)
         )
-
-
-def _check_component_names(config: Any, registry: Registry) -> None:
-    """A config field named after a registry kind (``objective``, ``sampler``, ...) holds a
-    component name of that kind: check that it exists, and that the components agree on the
-    kind of model (velocity, average-velocity, invertible), before any work starts."""
-    model_kinds: dict[str, str] = {}
-    for kind in KINDS:
-        value = getattr(config, kind, None)
-        if isinstance(value, str):
-            model_kind = getattr(registry.load(kind, value), "model_kind", None)
-            if isinstance(model_kind, str):
-                model_kinds[f"{kind} {value!r}"] = model_kind
-    if len(set(model_kinds.values())) > 1:
-        described = ", ".join(f"{name} works on {mk} models" for name, mk in model_kinds.items())
-        raise ConfigError(f"these components do not fit together: {described}")
 
 
 def execute(
@@ -250,13 +276,43 @@ def execute(
     device, run directory). A failure after that marks the run ``failed`` in ``status.json``.
     """
     registry = registry or get_registry()
+    with using_registry(registry):
+        return _execute(
+            task_name,
+            overrides=overrides,
+            config_file=config_file,
+            out=out,
+            device=device,
+            seed=seed,
+            resume=resume,
+            registry=registry,
+            show_progress=show_progress,
+            runs_root=runs_root,
+        )
+
+
+def _execute(
+    task_name: str,
+    *,
+    overrides: Iterable[tuple[str, str]],
+    config_file: Path | None,
+    out: Path | None,
+    device: str,
+    seed: int,
+    resume: bool,
+    registry: Registry,
+    show_progress: bool,
+    runs_root: Path,
+) -> tuple[Path, dict[str, float]]:
     task_cls = registry.load("task", task_name)
+    task = task_cls()
     where = f" for task {task_name!r}"
     file_values = load_toml(config_file) if config_file is not None else None
-    config = resolve_config(
+    resolution = resolve_settings(
         task_cls.Config, file_values=file_values, overrides=overrides, where=where
     )
-    _check_component_names(config, registry)
+    config = resolution.config
+    plan = plan_run(task, resolution, registry, where)
     torch_device = resolve_device(device)
     dist = init_distributed(torch_device)
 
@@ -268,30 +324,31 @@ def execute(
         "device": str(torch_device),
         "world_size": dist.world_size,
         "config": config_to_dict(config),
+        "options": plan.options,
     }
     if resume:
         _check_resumable(run_dir, record)
     if dist.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
-        _write_json(run_dir / "config.json", record)
-        _write_json(run_dir / "status.json", {"state": "running", "started": _timestamp()})
+        write_json(run_dir / "config.json", record)
+        write_json(run_dir / "status.json", {"state": "running", "started": timestamp()})
 
     ctx = RunContext(
-        task_name, config, run_dir, torch_device, seed, resume, registry, dist, show_progress
+        task_name, config, run_dir, torch_device, seed, resume, registry, dist, show_progress, plan
     )
     seed_everything(seed)
     try:
-        metrics = _check_metrics(task_cls().run(config, ctx), task_name)
+        metrics = check_metrics(task.run(config, ctx), task_name)
     except BaseException as error:
         if dist.is_main:
             cause = f"{type(error).__name__}: {error}".strip().rstrip(":")
-            _write_json(
-                run_dir / "status.json", {"state": "failed", "error": cause, "ended": _timestamp()}
+            write_json(
+                run_dir / "status.json", {"state": "failed", "error": cause, "ended": timestamp()}
             )
         raise
     cleanup()
     if dist.is_main:
-        _write_json(run_dir / "metrics.json", metrics)
+        write_json(run_dir / "metrics.json", metrics)
         header = {
             "task": task_name,
             "seed": seed,
@@ -300,5 +357,5 @@ def execute(
             "run directory": str(run_dir),
         }
         ctx.report.write(metrics, header)
-        _write_json(run_dir / "status.json", {"state": "completed", "ended": _timestamp()})
+        write_json(run_dir / "status.json", {"state": "finished", "ended": timestamp()})
     return run_dir, metrics

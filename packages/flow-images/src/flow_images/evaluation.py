@@ -180,8 +180,9 @@ def _report(
         )
     ctx.report.add_text(
         f"Dataset **{test_data.name}**, objective **{config.objective}**{stages}, sampler"
-        f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.steps} training"
-        f" steps of batch {config.batch_size}. {config.eval_samples} samples are compared with"
+        f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.train.steps}"
+        f" training steps of batch {config.train.batch_size}. {config.eval_samples} samples"
+        " are compared with"
         f" the {test_data.images.shape[0]} held-out test images in the shipped feature"
         f" network's space; `fd_floor` is the same distance for {floor_images}"
         " training images (the level of a model that reproduced the training set)."

@@ -19,7 +19,7 @@ s = a·tanh(ŝ/a) with a learned per-coordinate a, and every layer starts as the
 from __future__ import annotations
 
 import math
-from typing import cast
+from typing import ClassVar, cast
 
 import torch
 from torch import Tensor, nn
@@ -80,6 +80,8 @@ class AffineCouplingFlow(nn.Module):
             ``cond`` holds integer labels of shape ``(B,)`` in ``[0, num_classes]``, and
             ``num_classes`` (also ``cond=None``) is the null label.
     """
+
+    model_kind: ClassVar[str] = "invertible"
 
     def __init__(
         self, dim: int = 2, hidden: int = 64, layers: int = 6, num_classes: int = 0

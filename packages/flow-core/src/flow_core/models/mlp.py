@@ -23,12 +23,14 @@ updates or data-dependent branches on them, so :func:`torch.func.jvp` can differ
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.models.labels import class_labels
+from flow_core.norms import make_norm
 
 __all__ = ["MLPAverageVelocity", "MLPVelocity"]
 
@@ -48,6 +50,7 @@ class _MLPField(nn.Module):
         num_classes: int,
         time_embedding: int,
         max_frequency: float,
+        norm: str | None,
     ) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("hidden", hidden), ("depth", depth)):
@@ -72,7 +75,8 @@ class _MLPField(nn.Module):
         width_in = dim + time_embedding * (times + (1 if num_classes > 0 else 0))
         layers: list[nn.Module] = []
         for width in [width_in] + [hidden] * (depth - 1):
-            layers += [nn.Linear(width, hidden), nn.SiLU()]
+            normed = [make_norm(norm, hidden, nn.Identity)] if norm is not None else []
+            layers += [nn.Linear(width, hidden), *normed, nn.SiLU()]
         layers.append(nn.Linear(hidden, dim))
         self.net = nn.Sequential(*layers)
 
@@ -124,7 +128,11 @@ class MLPVelocity(_MLPField):
             ``num_classes`` (also ``cond=None``) is the null label.
         time_embedding: number of sinusoidal time features (even, at least 2).
         max_frequency: the highest angular frequency ω_K (at least 1).
+        norm: a registered ``norm`` component after each hidden linear layer (``layer``,
+            ``rms``, ``power`` with flow-norms); ``None`` for none.
     """
+
+    model_kind: ClassVar[str] = "velocity"
 
     def __init__(
         self,
@@ -134,8 +142,11 @@ class MLPVelocity(_MLPField):
         num_classes: int = 0,
         time_embedding: int = 32,
         max_frequency: float = 1000.0,
+        norm: str | None = None,
     ) -> None:
-        super().__init__("mlp", 1, dim, hidden, depth, num_classes, time_embedding, max_frequency)
+        super().__init__(
+            "mlp", 1, dim, hidden, depth, num_classes, time_embedding, max_frequency, norm
+        )
 
     def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
         return self._evaluate(x, {"t": t}, cond)
@@ -154,6 +165,8 @@ class MLPAverageVelocity(_MLPField):
     training on 2-D data, with ω_K = 10 it trained stably.
     """
 
+    model_kind: ClassVar[str] = "average-velocity"
+
     def __init__(
         self,
         dim: int = 2,
@@ -162,9 +175,10 @@ class MLPAverageVelocity(_MLPField):
         num_classes: int = 0,
         time_embedding: int = 32,
         max_frequency: float = 10.0,
+        norm: str | None = None,
     ) -> None:
         super().__init__(
-            "mlp-average", 2, dim, hidden, depth, num_classes, time_embedding, max_frequency
+            "mlp-average", 2, dim, hidden, depth, num_classes, time_embedding, max_frequency, norm
         )
 
     def forward(self, x: Tensor, r: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:

@@ -25,11 +25,9 @@ invertible flows (exact change of variables).
 
 from __future__ import annotations
 
-import copy
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 import torch
 from torch import nn
@@ -38,79 +36,62 @@ from flow_core.datasets.toy2d import TOY2D_TARGETS, sample_toy2d
 from flow_core.errors import ConfigError
 from flow_core.metrics.distances import mmd_rbf, sliced_wasserstein
 from flow_core.objectives.likelihood import gaussian_log_density
-from flow_core.training import TrainSettings, train
+from flow_core.options import component, option, setting
+from flow_core.recipes import (
+    REFLOWS,
+    GenerativeConfig,
+    TrainedFlow,
+    generative_components,
+    train_generative,
+)
+from flow_core.training import TrainSettings, training
 
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from flow_core.registry import Registry
     from flow_core.runner import RunContext
 
 __all__ = ["Toy2D", "Toy2DConfig"]
 
 _HELDOUT_SEED = 7_919
 _EVAL_SEED = 104_729
-_PAIRS_SEED = 15_485_863
-DEFAULT_FLOW = {"velocity": "mlp", "average-velocity": "mlp-average", "invertible": "coupling-flow"}
-DEFAULT_SAMPLER = {"velocity": "euler", "average-velocity": "few-step", "invertible": "inverse"}
+DEFAULT_FLOWS = {
+    "velocity": "mlp",
+    "average-velocity": "mlp-average",
+    "invertible": "coupling-flow",
+}
 
 
 @dataclass(frozen=True)
-class Toy2DConfig:
+class Toy2DConfig(GenerativeConfig):
     """Configuration of ``core.toy2d`` (defaults train in well under a minute on a CPU).
 
-    ``flow`` and ``sampler`` default to what the objective's model kind needs; ``sample_steps``
-    is the number of steps of fixed-step and few-step samplers; ``grid`` is their time grid
-    (``uniform``, ``shifted`` or ``bellman``).
+    The generative fields (objective, flow, sampler, stages) are :class:`GenerativeConfig`'s;
+    ``hidden`` and ``depth`` size the network; ``likelihood`` adds the held-out NLL.
     """
 
     target: str = "eight-gaussians"
-    objective: str = "cfm"
-    flow: str | None = None
-    sampler: str | None = None
-    sample_steps: int = 50
-    grid: str = "uniform"
-    rtol: float = 1e-5
-    atol: float = 1e-5
-    hidden: int = 256
-    depth: int = 3
-    steps: int = 2000
-    finetune_steps: int = 1000
-    batch_size: int = 256
-    lr: float = 1e-3
-    grad_clip: float = 1.0
-    ema_decay: float = 0.995
-    reflow_rounds: int = 0
-    reflow_objective: str = "cfm"
-    reflow_pairs: int = 20000
-    reflow_sampler: str = "dopri5"
+    sample_steps: int = option("sampler", "steps", 50)
+    hidden: int = option("flow", "hidden", 256)
+    depth: int = option("flow", "depth", 3)
+    reflow_objective: str = component("objective", "cfm", when=REFLOWS)
+    reflow_pairs: int = setting(20000, when=REFLOWS)
     eval_samples: int = 2000
     likelihood: bool = True
-    log_every: int = 100
-    checkpoint_every: int = 500
+    train: TrainSettings = training(
+        steps=2000, batch_size=256, lr=1e-3, ema_decay=0.995, log_every=100
+    )
 
     def __post_init__(self) -> None:
+        super().__post_init__()
         if self.target not in TOY2D_TARGETS:
             raise ConfigError(
                 f"unknown target {self.target!r}; expected one of: {', '.join(TOY2D_TARGETS)}"
             )
-        for name in (
-            "sample_steps",
-            "hidden",
-            "depth",
-            "steps",
-            "finetune_steps",
-            "batch_size",
-            "eval_samples",
-            "reflow_pairs",
-        ):
+        for name in ("hidden", "depth"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.reflow_rounds < 0:
-            raise ConfigError(f"reflow_rounds must be >= 0, got {self.reflow_rounds}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1) (0 disables), got {self.ema_decay}")
 
 
 class Toy2D:
@@ -118,135 +99,49 @@ class Toy2D:
 
     Config: ClassVar[type[Toy2DConfig]] = Toy2DConfig
 
-    def __init__(self) -> None:
-        self.last_loss = float("nan")  # final training loss of the last stage trained
+    def components(self, config: Toy2DConfig, registry: Registry) -> dict[str, str | None]:
+        """The network and sampler follow the objective's model kind unless named."""
+        return generative_components(config, registry, DEFAULT_FLOWS)
 
     def run(self, config: Toy2DConfig, ctx: RunContext) -> dict[str, float]:
-        objective = ctx.build("objective", config.objective)
-        kind = objective.model_kind
-        reflow_objective = ctx.build("objective", config.reflow_objective)
-        if config.reflow_rounds and reflow_objective.model_kind != "velocity":
-            raise ConfigError(
-                f"reflow_objective {config.reflow_objective!r} trains a"
-                f" {reflow_objective.model_kind} model; reflow needs a velocity objective such"
-                " as 'cfm' or 'rf-pp'"
-            )
-        if config.reflow_rounds and kind != "velocity":
-            raise ConfigError(
-                f"reflow needs a velocity model; objective {config.objective!r} "
-                f"trains a {kind} model"
-            )
-        sampler = self._sampler(ctx, config, config.sampler or DEFAULT_SAMPLER[kind], kind)
         started = time.perf_counter()
-
-        def data(generator: torch.Generator) -> dict[str, torch.Tensor]:
-            return {"x1": sample_toy2d(config.target, config.batch_size, generator)}
-
-        if callable(getattr(objective, "prepare", None)):
-            teacher = self._train(
-                ctx, config, kind, ctx.build("objective", "cfm"), data, config.steps, "teacher"
-            )
-            grid = self._finetune_grid(config, sampler, teacher)
-            objective.prepare(teacher, grid)
-            sampler = self._sampler(ctx, config, "euler", kind, time_grid=grid)
-            model = self._train(
-                ctx, config, kind, objective, data, config.finetune_steps, "finetune", init=teacher
-            )
-        else:
-            model = self._train(ctx, config, kind, objective, data, config.steps, "")
-        for round_ in range(1, config.reflow_rounds + 1):
-            pairs = self._pairs(ctx, config, model)
-            model = self._train(
-                ctx,
-                config,
-                kind,
-                reflow_objective,
-                pairs,
-                config.steps,
-                f"reflow-{round_}",
-                init=model,
-            )
+        trained = self._train(config, ctx)
         train_seconds = time.perf_counter() - started
-        return self._evaluate(ctx, config, kind, model, sampler, train_seconds)
+        return self._evaluate(ctx, config, trained, train_seconds)
 
-    # -- building blocks ------------------------------------------------------------------
+    def evaluate(self, config: Toy2DConfig, ctx: RunContext) -> dict[str, float]:
+        """``flow eval``: the run's stages are loaded from their checkpoints, then evaluated."""
+        return self.run(config, ctx)
 
-    @staticmethod
-    def _sampler(ctx: RunContext, config: Toy2DConfig, name: str, kind: str, **extra: Any) -> Any:
-        options: dict[str, Any] = {
-            "steps": config.sample_steps,
-            "rtol": config.rtol,
-            "atol": config.atol,
-            "grid": config.grid,
-            **extra,
-        }
-        if "time_grid" in extra:
-            options.pop("grid")
-        return ctx.build_for_model("sampler", name, kind, **options)
-
-    def _train(
-        self,
-        ctx: RunContext,
-        config: Toy2DConfig,
-        kind: str,
-        objective: Any,
-        data: Callable[[torch.Generator], dict[str, torch.Tensor]],
-        steps: int,
-        stage: str,
-        init: nn.Module | None = None,
-    ) -> nn.Module:
-        torch.manual_seed(ctx.seed)
-        if init is not None:
-            model = copy.deepcopy(init).train()
-        else:
-            model = ctx.build(
-                "flow",
-                config.flow or DEFAULT_FLOW[kind],
-                dim=2,
-                hidden=config.hidden,
-                depth=config.depth,
-            )
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        settings = TrainSettings(
-            steps=steps,
-            grad_clip=config.grad_clip if config.grad_clip > 0 else None,
-            ema_decay=config.ema_decay or None,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-        )
-        result = train(ctx, model, optimizer, objective, data, settings, stage=stage)
-        self.last_loss = result.metrics.get("loss", float("nan"))
-        return result.eval_model
-
-    @staticmethod
-    def _finetune_grid(config: Toy2DConfig, sampler: Any, teacher: nn.Module) -> torch.Tensor:
-        from flow_core.samplers.grids import bellman_time_grid, shifted_grid, uniform_grid
-
-        if config.grid == "uniform":
-            return uniform_grid(config.sample_steps)
-        if config.grid == "shifted":
-            return shifted_grid(config.sample_steps, getattr(sampler, "shift", 3.0))
-        x0 = torch.randn(256, 2, generator=torch.Generator().manual_seed(_EVAL_SEED - 1))
+    def sample(self, config: Toy2DConfig, ctx: RunContext, count: int) -> dict[str, torch.Tensor]:
+        """``flow sample``: ``count`` samples (and the noise they came from), with a scatter."""
+        trained = self._train(config, ctx)
+        x0 = torch.randn(count, 2, generator=torch.Generator().manual_seed(_EVAL_SEED + ctx.seed))
         with torch.no_grad():
-            return bellman_time_grid(teacher, x0, config.sample_steps, max(64, config.sample_steps))
+            model = trained.model.to(ctx.device).eval()
+            samples = trained.sampler.sample(model, x0.to(ctx.device)).cpu()
+        ctx.report.add_text(f"{count} samples of **{config.target}** ({trained.sampler.nfe} NFE).")
+        path = ctx.report.add_figure("samples.png", "source noise and model samples")
+        _scatter(path, [(x0, "source x0 ~ N(0, I)"), (samples, "samples")])
+        return {"samples": samples, "noise": x0}
 
-    def _pairs(
-        self, ctx: RunContext, config: Toy2DConfig, teacher: nn.Module
-    ) -> Callable[[torch.Generator], dict[str, torch.Tensor]]:
-        """(noise, teacher sample) pairs; the student's batches are drawn from them."""
-        from flow_core.objectives.reflow import generate_pairs
+    @staticmethod
+    def _train(config: Toy2DConfig, ctx: RunContext) -> TrainedFlow:
+        def data(generator: torch.Generator) -> dict[str, torch.Tensor]:
+            return {"x1": sample_toy2d(config.target, config.train.batch_size, generator)}
 
-        generator = torch.Generator().manual_seed(_PAIRS_SEED + ctx.seed)
-        pair_sampler = self._sampler(ctx, config, config.reflow_sampler, "velocity")
-        teacher = teacher.to(ctx.device).eval()
-        pairs = generate_pairs(teacher, pair_sampler, config.reflow_pairs, 4096, (2,), generator)
-        x0, x1 = pairs["x0"].cpu(), pairs["x1"].cpu()
+        def grid_noise() -> torch.Tensor:
+            return torch.randn(256, 2, generator=torch.Generator().manual_seed(_EVAL_SEED - 1))
 
-        def batches(generator: torch.Generator) -> dict[str, torch.Tensor]:
-            index = torch.randint(0, x0.shape[0], (config.batch_size,), generator=generator)
-            return {"x0": x0[index], "x1": x1[index]}
-
-        return batches
+        return train_generative(
+            ctx,
+            config,
+            data,
+            lambda: ctx.component("flow", dim=2),
+            sample_shape=(2,),
+            grid_noise=grid_noise,
+            pair_batch_size=4096,
+        )
 
     # -- evaluation -----------------------------------------------------------------------
 
@@ -254,11 +149,10 @@ class Toy2D:
         self,
         ctx: RunContext,
         config: Toy2DConfig,
-        kind: str,
-        model: nn.Module,
-        sampler: Any,
+        trained: TrainedFlow,
         train_seconds: float,
     ) -> dict[str, float]:
+        kind, model, sampler = trained.model_kind, trained.model, trained.sampler
         n = config.eval_samples
         heldout = sample_toy2d(config.target, n, torch.Generator().manual_seed(_HELDOUT_SEED))
         second = sample_toy2d(config.target, n, torch.Generator().manual_seed(_HELDOUT_SEED + 1))
@@ -288,7 +182,7 @@ class Toy2D:
             "mmd_second_draw": mmd_second,
             "sliced_w2_ratio_to_source": sw / sw_source,
             "nfe": float(sampler.nfe),
-            "train_loss": self.last_loss,
+            "train_loss": trained.loss,
         }
         if kind == "velocity":
             from flow_core.objectives.reflow import straightness
@@ -319,8 +213,8 @@ class Toy2D:
         )
         ctx.report.add_text(
             f"Target **{config.target}**, objective **{config.objective}**{stages}, sampler"
-            f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.steps}"
-            f" training steps of batch {config.batch_size}. Distances are to"
+            f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.train.steps}"
+            f" training steps of batch {config.train.batch_size}. Distances are to"
             f" {config.eval_samples} held-out target samples."
         )
         ctx.report.add_table(

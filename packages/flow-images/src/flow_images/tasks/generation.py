@@ -28,7 +28,6 @@ than reflow students) are sampled with classifier-free guidance of weight ``guid
 
 from __future__ import annotations
 
-import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,104 +37,99 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
-from flow_core.training import TrainSettings, train
+from flow_core.options import option, setting, used_if
+from flow_core.recipes import (
+    GenerativeConfig,
+    TrainedFlow,
+    generative_components,
+    train_generative,
+)
+from flow_core.training import TrainSettings, training
 from flow_images.data import ImageData
 from flow_images.evaluation import evaluate_generation, with_guidance
 from flow_images.features import load_feature_net
+from flow_images.figures import save_image_grid
 from flow_images.perceptual import FeaturePerceptual
 
 if TYPE_CHECKING:
+    from flow_core.registry import Registry
     from flow_core.runner import RunContext
 
 __all__ = ["GenerationConfig", "ImageGeneration"]
 
-_PAIRS_SEED = 15_485_863
 _GRID_SEED = 104_723
-DEFAULT_SAMPLER = {"velocity": "euler", "average-velocity": "few-step", "invertible": "inverse"}
+_SAMPLE_SEED = 271_828
+DEFAULT_FLOWS = {
+    "velocity": "unet",
+    "average-velocity": "unet-average",
+    "invertible": "coupling-flow",
+}
+SOLVER_TOLERANCES = {"rtol": 1e-4, "atol": 1e-4}
+"""Tolerances of adaptive samplers unless the user sets them (``--set rtol=1e-5``)."""
 Batches = Callable[[torch.Generator], dict[str, Tensor]]
 
 
+def _turbo(config: Any) -> bool:
+    return config.sampler == "flowturbo"
+
+
+def _perceptual(config: Any) -> bool:
+    return config.reflow_rounds > 0 and config.reflow_objective == "rf-pp"
+
+
 @dataclass(frozen=True)
-class GenerationConfig:
+class GenerationConfig(GenerativeConfig):
     """Fields shared by the image tasks (each task sets its own defaults).
 
     ``flow`` defaults to the network for the objective's model kind (``unet``, ``unet-average``
     or ``coupling-flow``); ``base_channels`` sizes a U-Net, ``width``/``depth``/``patch_size``
-    a DiT (each network takes the options it understands). ``sample_steps`` and ``grid`` set
-    fixed-step and few-step samplers; ``heun_steps``/``pseudo_steps``/``refiner_steps`` set
-    FlowTurbo's schedule. ``nfe_sweep`` lists the NFE budgets of the quality-against-NFE plot
-    and ``guidance_sweep`` the guidance weights of the quality-against-guidance plot (a
+    a DiT. ``sampler=flowturbo`` trains FlowTurbo's refiner (``refiner_width`` channels) after
+    the velocity field; its schedule is the sampler's options (``--set pseudo_steps=3``).
+    ``nfe_sweep`` lists the NFE budgets of the quality-against-NFE plot and
+    ``guidance_sweep`` the guidance weights of the quality-against-guidance plot (a
     class-conditional velocity model sampled with guidance; empty: no sweep).
     """
 
-    objective: str = "cfm"
-    flow: str | None = None
-    sampler: str | None = None
-    sample_steps: int = 16
-    grid: str = "uniform"
-    rtol: float = 1e-4
-    atol: float = 1e-4
     guidance_weight: float = 0.0
     cond_dropout: float = 0.1
-    base_channels: int = 16
-    width: int = 128
-    depth: int = 4
-    patch_size: int = 2
-    steps: int = 3000
-    finetune_steps: int = 1000
-    batch_size: int = 128
-    lr: float = 2e-3
-    grad_clip: float = 1.0
-    ema_decay: float = 0.999
-    reflow_rounds: int = 0
-    reflow_objective: str = "rf-pp"
-    reflow_pairs: int = 5000
-    reflow_sampler: str = "dopri5"
-    perceptual_weight: float = 1.0
-    refiner_width: int = 16
-    heun_steps: int = 1
-    pseudo_steps: int = 5
-    refiner_steps: int = 3
-    compile: bool = False
-    eval_samples: int = 1000
+    base_channels: int = option("flow", "base_channels", 16)
+    width: int = option("flow", "width", 128)
+    depth: int = option("flow", "depth", 4)
+    patch_size: int = option("flow", "patch_size", 2)
+    perceptual_weight: float = setting(
+        1.0, when=used_if("reflow_rounds > 0 with reflow_objective=rf-pp", _perceptual)
+    )
+    refiner_width: int = setting(16, when=used_if("sampler=flowturbo", _turbo))
     nfe_sweep: tuple[int, ...] = (1, 2, 4, 8, 16)
     guidance_sweep: tuple[float, ...] = ()
-    log_every: int = 100
-    checkpoint_every: int = 500
+    train: TrainSettings = training(
+        steps=3000, batch_size=128, lr=2e-3, ema_decay=0.999, log_every=100
+    )
+
+    def later_stages(self) -> bool:
+        """FlowTurbo's refiner is a later stage too."""
+        return super().later_stages() or _turbo(self)
 
     def __post_init__(self) -> None:
-        for name in (
-            "sample_steps",
-            "base_channels",
-            "width",
-            "depth",
-            "patch_size",
-            "steps",
-            "finetune_steps",
-            "batch_size",
-            "reflow_pairs",
-            "refiner_width",
-            "eval_samples",
-        ):
+        super().__post_init__()
+        for name in ("base_channels", "width", "depth", "patch_size", "refiner_width"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("reflow_rounds", "heun_steps", "pseudo_steps", "refiner_steps"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if any(n < 1 for n in self.nfe_sweep):
             raise ConfigError(f"nfe_sweep entries must be >= 1, got {self.nfe_sweep}")
         if any(not 0.0 <= w < float("inf") for w in self.guidance_sweep):
             raise ConfigError(
                 f"guidance_sweep entries must be finite and >= 0, got {self.guidance_sweep}"
             )
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be > 0, got {self.lr}")
-        if not 0.0 <= self.ema_decay < 1.0:
-            raise ConfigError(f"ema_decay must be in [0, 1) (0 disables), got {self.ema_decay}")
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
         if self.perceptual_weight < 0:
             raise ConfigError(f"perceptual_weight must be >= 0, got {self.perceptual_weight}")
+        if self.eval_samples < 2:
+            raise ConfigError(
+                f"eval_samples must be >= 2 (the Fréchet distance needs a covariance), got"
+                f" {self.eval_samples}"
+            )
 
 
 class ImageGeneration:
@@ -147,257 +141,138 @@ class ImageGeneration:
 
     feature_net: str = "digits"
 
-    def __init__(self) -> None:
-        self.last_loss = float("nan")
-
     def datasets(self, config: Any) -> tuple[ImageData, ImageData]:
         """The (train, test) splits; overridden by each task."""
         raise NotImplementedError
 
+    def components(self, config: GenerationConfig, registry: Registry) -> dict[str, str | None]:
+        """The network and sampler follow the objective's model kind unless named."""
+        if config.objective == "flowturbo-refiner":
+            raise ConfigError(
+                "objective 'flowturbo-refiner' trains FlowTurbo's refiner against a trained"
+                " velocity field; ask for FlowTurbo with sampler=flowturbo"
+            )
+        chosen = generative_components(config, registry, DEFAULT_FLOWS)
+        if _turbo(config) and config.reflow_rounds:
+            raise ConfigError("choose one of sampler=flowturbo and reflow_rounds > 0, not both")
+        return chosen
+
     def run(self, config: GenerationConfig, ctx: RunContext) -> dict[str, float]:
         train_data, test_data = self.datasets(config)
-        objective = self._objective(ctx, config, config.objective)
-        kind = objective.model_kind
-        turbo = config.sampler == "flowturbo" or config.objective == "flowturbo-refiner"
-        self._check_stages(config, kind, turbo)
-        sampler = self._sampler(ctx, config, self._sampler_name(config, kind, turbo), kind)
-        data = _batches(train_data, config.batch_size)
         started = time.perf_counter()
-        # The second stages of BOSS and reflow learn from the *guided* teacher, so that the
-        # student carries the guidance and is sampled without it (one network call per step).
-        distilled = False
-        if turbo:
-            if config.objective == "flowturbo-refiner":
-                objective = self._objective(ctx, config, "cfm")
-            teacher = self._train(ctx, config, kind, objective, data, train_data, "teacher")
-            model: nn.Module = self._train_refiner(ctx, config, teacher, data, train_data)
-        elif callable(getattr(objective, "prepare", None)):
-            cfm = self._objective(ctx, config, "cfm")
-            teacher = self._train(ctx, config, kind, cfm, data, train_data, "teacher")
-            guided_teacher = self._guided(config, teacher, kind, train_data)
-            distilled = guided_teacher is not teacher
-            grid = self._finetune_grid(config, guided_teacher, train_data)
-            objective.prepare(guided_teacher, grid)
-            sampler = self._sampler(ctx, config, "euler", kind, time_grid=grid)
-            model = self._train(ctx, config, kind, objective, data, train_data, "finetune", teacher)
-        else:
-            model = self._train(ctx, config, kind, objective, data, train_data)
-        for round_ in range(1, config.reflow_rounds + 1):
-            source = model if distilled else self._guided(config, model, kind, train_data)
-            distilled = distilled or source is not model
-            pairs = self._pairs(ctx, config, source, train_data)
-            reflow = self._objective(ctx, config, config.reflow_objective)
-            model = self._train(
-                ctx, config, kind, reflow, pairs, train_data, f"reflow-{round_}", model
-            )
+        trained = self._train(config, ctx, train_data)
         train_seconds = time.perf_counter() - started
-        guided = model if distilled else self._guided(config, model, kind, train_data)
+        model, kind, distilled = trained.model, trained.model_kind, trained.guidance_distilled
         # the guidance sweep re-wraps a class-conditional velocity model (not a student that
         # carries its teacher's guidance, nor FlowTurbo's predictor-refiner pair)
-        sweepable = kind == "velocity" and train_data.num_classes and not (distilled or turbo)
-        conditional = model if sweepable else None
+        sweepable = (
+            kind == "velocity" and train_data.num_classes and not distilled and not _turbo(config)
+        )
         return evaluate_generation(
             ctx,
             config,
-            guided,
+            self._final(config, trained, train_data),
             kind,
-            sampler,
+            trained.sampler,
             train_data,
             test_data,
             load_feature_net(self.feature_net),
-            {"train_loss": self.last_loss, "train_seconds": train_seconds},
+            {"train_loss": trained.loss, "train_seconds": train_seconds},
             guidance_distilled=distilled,
-            conditional_model=conditional,
+            conditional_model=model if sweepable else None,
         )
 
-    # -- configuration checks -------------------------------------------------------------
+    def evaluate(self, config: GenerationConfig, ctx: RunContext) -> dict[str, float]:
+        """``flow eval``: the run's stages are loaded from their checkpoints, then evaluated."""
+        return self.run(config, ctx)
 
-    @staticmethod
-    def _check_stages(config: GenerationConfig, kind: str, turbo: bool) -> None:
-        if (config.reflow_rounds or turbo) and kind != "velocity":
-            what = "reflow" if config.reflow_rounds else "FlowTurbo"
-            raise ConfigError(
-                f"{what} needs a velocity model; objective {config.objective!r} trains a "
-                f"{kind} model (use e.g. objective=cfm)"
-            )
-        if turbo and config.reflow_rounds:
-            raise ConfigError("choose one of sampler=flowturbo and reflow_rounds > 0, not both")
+    def sample(self, config: GenerationConfig, ctx: RunContext, count: int) -> dict[str, Tensor]:
+        """``flow sample``: ``count`` images in [-1, 1] (NCHW) and, for a class-conditional
+        model, their labels (balanced, 0, 1, …), with a grid of them in the report."""
+        train_data, _ = self.datasets(config)
+        trained = self._train(config, ctx, train_data)
+        shape = tuple(train_data.images.shape[1:])
+        generator = torch.Generator().manual_seed(_SAMPLE_SEED + ctx.seed)
+        x0 = torch.randn((count, *shape), generator=generator)
+        labels = _labels(count, train_data.num_classes)
+        model = self._final(config, trained, train_data).to(ctx.device).eval()
+        with torch.no_grad():
+            cond = None if labels is None else labels.to(ctx.device)
+            images = trained.sampler.sample(model, x0.to(ctx.device), cond).cpu()
+        columns = train_data.num_classes or 8
+        path = ctx.report.add_figure("samples.png", f"{count} samples, one class per column")
+        save_image_grid(path, images[: columns * columns], columns, 4 if shape[-1] <= 16 else 2)
+        ctx.report.add_text(f"{count} samples ({trained.sampler.nfe} NFE per sample).")
+        return {"images": images} if labels is None else {"images": images, "labels": labels}
 
-    @staticmethod
-    def _sampler_name(config: GenerationConfig, kind: str, turbo: bool) -> str:
-        if turbo:
-            return "flowturbo"
-        return config.sampler or DEFAULT_SAMPLER[kind]
+    def _train(self, config: GenerationConfig, ctx: RunContext, data: ImageData) -> TrainedFlow:
+        self._check_sizes(config, data)
+        batches = _batches(data, config.train.batch_size)
+        shape = tuple(data.images.shape[1:])
+        refine = None
+        if _turbo(config):
+            from flow_images.flowturbo.stage import train_refiner
+
+            def refine(teacher: nn.Module) -> nn.Module:
+                return train_refiner(
+                    ctx, config, teacher, batches, data, config.refiner_width, config.cond_dropout
+                )
+
+        return train_generative(
+            ctx,
+            config,
+            batches,
+            lambda: self._network(ctx, data),
+            sample_shape=shape,
+            guide=lambda model: self._guided(config, model, data),
+            labels=lambda n: _labels(n, data.num_classes),
+            grid_noise=lambda: torch.randn(
+                (256, *shape), generator=torch.Generator().manual_seed(_GRID_SEED)
+            ),
+            sampler_defaults=SOLVER_TOLERANCES,
+            objective_defaults=self._objective_options(ctx, config),
+            refine=refine,
+        )
+
+    def _final(self, config: GenerationConfig, trained: TrainedFlow, data: ImageData) -> nn.Module:
+        """The model to sample: guided, unless it learned from a guided teacher."""
+        if trained.guidance_distilled:
+            return trained.model
+        return self._guided(config, trained.model, data)
 
     # -- building blocks ------------------------------------------------------------------
 
-    def _objective(self, ctx: RunContext, config: GenerationConfig, name: str) -> Any:
+    @staticmethod
+    def _check_sizes(config: GenerationConfig, data: ImageData) -> None:
+        if data.images.shape[0] < 2:
+            raise ConfigError(
+                f"the training split of {data.name} holds {data.images.shape[0]} image(s);"
+                " at least 2 are needed"
+            )
+
+    def _objective_options(self, ctx: RunContext, config: GenerationConfig) -> dict[str, Any]:
         options: dict[str, Any] = {"cond_dropout": config.cond_dropout}
-        if name == "rf-pp" and config.perceptual_weight > 0:
+        if _perceptual(config) and config.perceptual_weight > 0:
             net = load_feature_net(self.feature_net).to(ctx.device)
             options["perceptual"] = FeaturePerceptual(net, config.perceptual_weight)
-        return ctx.build("objective", name, **options)
+        return options
 
     @staticmethod
-    def _sampler(
-        ctx: RunContext, config: GenerationConfig, name: str, kind: str, **extra: Any
-    ) -> Any:
-        options: dict[str, Any] = {
-            "steps": config.sample_steps,
-            "rtol": config.rtol,
-            "atol": config.atol,
-            "grid": config.grid,
-            "heun_steps": config.heun_steps,
-            "pseudo_steps": config.pseudo_steps,
-            "refiner_steps": config.refiner_steps,
-            "compile": config.compile,
-            **extra,
-        }
-        if "time_grid" in extra:
-            options.pop("grid")
-        return ctx.build_for_model("sampler", name, kind, **options)
-
-    def _network(
-        self, ctx: RunContext, config: GenerationConfig, kind: str, data: ImageData
-    ) -> nn.Module:
+    def _network(ctx: RunContext, data: ImageData) -> nn.Module:
         channels, height, width = data.images.shape[1:]
-        defaults = {"velocity": "unet", "average-velocity": "unet-average"}
-        name = config.flow or defaults.get(kind, "coupling-flow")
-        network: nn.Module = ctx.build(
+        network: nn.Module = ctx.component(
             "flow",
-            name,
             in_channels=channels,
             image_size=height,
             dim=channels * height * width,
             num_classes=data.num_classes,
-            base_channels=config.base_channels,
-            width=config.width,
-            depth=config.depth,
-            patch_size=config.patch_size,
         )
         return network
 
-    def _train(
-        self,
-        ctx: RunContext,
-        config: GenerationConfig,
-        kind: str,
-        objective: Any,
-        data: Batches,
-        train_data: ImageData,
-        stage: str = "",
-        init: nn.Module | None = None,
-        steps: int | None = None,
-    ) -> nn.Module:
-        torch.manual_seed(ctx.seed)
-        if init is not None:
-            model = copy.deepcopy(init).train()
-        else:
-            model = self._network(ctx, config, kind, train_data)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        default_steps = config.finetune_steps if init is not None else config.steps
-        settings = TrainSettings(
-            steps=steps or default_steps,
-            grad_clip=config.grad_clip if config.grad_clip > 0 else None,
-            ema_decay=config.ema_decay or None,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-        )
-        result = train(ctx, model, optimizer, objective, data, settings, stage=stage)
-        self.last_loss = result.metrics.get("loss", float("nan"))
-        return result.eval_model
-
-    def _train_refiner(
-        self,
-        ctx: RunContext,
-        config: GenerationConfig,
-        teacher: nn.Module,
-        data: Batches,
-        train_data: ImageData,
-    ) -> nn.Module:
-        """FlowTurbo's second stage: a small refiner against the frozen ``teacher``."""
-        from flow_images.flowturbo.refiner import FlowTurboModel, VelocityRefiner
-
-        objective = ctx.build(
-            "objective", "flowturbo-refiner", cond_dropout=config.cond_dropout, max_delta=0.2
-        )
-        # The refiner runs in the last steps only: for every schedule of the NFE sweep (and the
-        # paper's default 1 + 5 + 3) that is within t ∈ [0.5, 1], with steps h <= 0.2.
-        objective.prepare(teacher, torch.tensor([0.5, 1.0]))
-        channels, height = train_data.images.shape[1:3]
-        torch.manual_seed(ctx.seed)
-        refiner = VelocityRefiner(
-            in_channels=channels,
-            image_size=height,
-            num_classes=train_data.num_classes,
-            hidden=config.refiner_width,
-            blocks=1,
-        )
-        optimizer = torch.optim.Adam(refiner.parameters(), lr=config.lr)
-        settings = TrainSettings(
-            steps=config.finetune_steps,
-            grad_clip=config.grad_clip if config.grad_clip > 0 else None,
-            ema_decay=config.ema_decay or None,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-        )
-        result = train(ctx, refiner, optimizer, objective, data, settings, stage="refiner")
-        trained = result.eval_model
-        if not isinstance(trained, VelocityRefiner):
-            raise TypeError(f"expected the trained refiner, got {type(trained).__name__}")
-        return FlowTurboModel(teacher.eval(), trained)
-
     @staticmethod
-    def _finetune_grid(config: GenerationConfig, teacher: nn.Module, data: ImageData) -> Tensor:
-        from flow_core.samplers.grids import bellman_time_grid, shifted_grid, uniform_grid
-
-        if config.grid == "uniform":
-            return uniform_grid(config.sample_steps)
-        if config.grid == "shifted":
-            return shifted_grid(config.sample_steps, 3.0)
-        generator = torch.Generator().manual_seed(_GRID_SEED)
-        x0 = torch.randn((256, *data.images.shape[1:]), generator=generator)
-        cond = _labels(256, data.num_classes)
-        device = next(teacher.parameters()).device
-        with torch.no_grad():
-            return bellman_time_grid(
-                teacher,
-                x0.to(device),
-                config.sample_steps,
-                max(64, config.sample_steps),
-                None if cond is None else cond.to(device),
-            ).cpu()
-
-    def _pairs(
-        self, ctx: RunContext, config: GenerationConfig, teacher: nn.Module, data: ImageData
-    ) -> Batches:
-        """(noise, teacher sample[, label]) pairs; the student's batches are drawn from them."""
-        from flow_core.objectives.reflow import generate_pairs
-
-        generator = torch.Generator().manual_seed(_PAIRS_SEED + ctx.seed)
-        sampler = self._sampler(ctx, config, config.reflow_sampler, "velocity")
-        cond = _labels(config.reflow_pairs, data.num_classes)
-        pairs = generate_pairs(
-            teacher.to(ctx.device).eval(),
-            sampler,
-            config.reflow_pairs,
-            512,
-            tuple(data.images.shape[1:]),
-            generator,
-            cond,
-        )
-
-        def batches(generator: torch.Generator) -> dict[str, Tensor]:
-            index = torch.randint(0, config.reflow_pairs, (config.batch_size,), generator=generator)
-            return {key: value[index] for key, value in pairs.items()}
-
-        return batches
-
-    @staticmethod
-    def _guided(
-        config: GenerationConfig, model: nn.Module, kind: str, data: ImageData
-    ) -> nn.Module:
+    def _guided(config: GenerationConfig, model: nn.Module, data: ImageData) -> nn.Module:
         """Wrap a class-conditional velocity field in classifier-free guidance (w ≠ 0)."""
+        kind = getattr(model, "model_kind", "velocity")
         if kind != "velocity" or not data.num_classes or config.guidance_weight == 0:
             return model
         from flow_images.flowturbo.refiner import FlowTurboModel

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from flow_core.errors import ConfigError
-from flow_core.training import TrainSettings, train
+from flow_core.training import TrainSettings, train, training
 from flow_sceneflow.baselines import nearest_neighbour_flow
 from flow_sceneflow.data.synthetic import LidarSpec, SceneSpec, generate_pair
 from flow_sceneflow.figures import top_down
@@ -52,21 +52,19 @@ class ScoopConfig(ScanOptions):
     train_points: int = 512
     neighbours: int = 16
     top_k: int = 64
-    steps: int = 150
-    batch_size: int = 1
-    lr: float = 1e-3
     eval_points: int = 1024
     refine_steps: int = 150
     refine_lr: float = 0.2
     smooth_weight: float = 1.0
-    log_every: int = 10
-    checkpoint_every: int = 50
+    train: TrainSettings = training(
+        steps=150, batch_size=1, lr=1e-3, grad_clip=0.0, log_every=10, checkpoint_every=50
+    )
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.train_data not in TRAIN_DATA:
             raise ConfigError(f"train_data must be one of {TRAIN_DATA}, got {self.train_data!r}")
-        for name in ("train_scenes", "steps", "batch_size", "top_k"):
+        for name in ("train_scenes", "top_k"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("train_points", "eval_points", "neighbours"):
@@ -76,8 +74,8 @@ class ScoopConfig(ScanOptions):
             raise ConfigError(
                 f"refine_steps must be >= 0 (0 skips refinement), got {self.refine_steps}"
             )
-        if self.lr <= 0 or self.refine_lr <= 0:
-            raise ConfigError("lr and refine_lr must be > 0")
+        if self.refine_lr <= 0:
+            raise ConfigError(f"refine_lr must be > 0, got {self.refine_lr}")
 
 
 def _training_pool(
@@ -121,7 +119,7 @@ class ScoopTask:
             return points[index]
 
         def next_batch(generator: torch.Generator) -> dict[str, torch.Tensor]:
-            chosen = torch.randint(0, len(tensors), (config.batch_size,), generator=generator)
+            chosen = torch.randint(0, len(tensors), (config.train.batch_size,), generator=generator)
             return {
                 "pc1": torch.stack([draw(tensors[int(i)][0], generator) for i in chosen]),
                 "pc2": torch.stack([draw(tensors[int(i)][1], generator) for i in chosen]),
@@ -136,15 +134,8 @@ class ScoopTask:
 
         torch.manual_seed(ctx.seed)
         model = ScoopModel(neighbours=config.neighbours, top_k=config.top_k)
-        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
-        settings = TrainSettings(
-            steps=config.steps,
-            grad_clip=None,
-            log_every=config.log_every,
-            checkpoint_every=config.checkpoint_every,
-        )
         started = time.perf_counter()
-        result = train(ctx, model, optimizer, objective, next_batch, settings)
+        result = train(ctx, model, objective, next_batch, config.train)
         train_seconds = time.perf_counter() - started
         trained = result.model.cpu().eval()
         assert isinstance(trained, ScoopModel)
@@ -198,9 +189,9 @@ class ScoopTask:
             else f"the user's pair {pairs[0].name}"
         )
         ctx.report.add_text(
-            f"SCOOP trained self-supervised for {config.steps} steps ({train_seconds:.0f} s) on"
-            f" {config.train_data} scans, evaluated on {data}; refinement"
-            f" {config.refine_steps} steps. Flows (refined) are in `flows/`."
+            f"SCOOP trained self-supervised for {config.train.steps} steps"
+            f" ({train_seconds:.0f} s) on {config.train_data} scans, evaluated on {data};"
+            f" refinement {config.refine_steps} steps. Flows (refined) are in `flows/`."
         )
         if "refined_epe3d" in metrics:
             rows = []
