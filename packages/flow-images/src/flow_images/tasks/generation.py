@@ -316,7 +316,7 @@ class ImageGeneration:
         train_data: ImageData,
     ) -> nn.Module:
         """FlowTurbo's second stage: a small refiner against the frozen ``teacher``."""
-        from flow_images.flowturbo.refiner import FlowTurboModel, VelocityRefiner
+        from flow_images.flowturbo.model import FlowTurboModel, VelocityRefiner
 
         objective = ctx.build(
             "objective", "flowturbo-refiner", cond_dropout=config.cond_dropout, max_delta=0.2
@@ -400,7 +400,7 @@ class ImageGeneration:
         """Wrap a class-conditional velocity field in classifier-free guidance (w ≠ 0)."""
         if kind != "velocity" or not data.num_classes or config.guidance_weight == 0:
             return model
-        from flow_images.flowturbo.refiner import FlowTurboModel
+        from flow_images.flowturbo.model import FlowTurboModel
 
         weight, classes = config.guidance_weight, data.num_classes
         if isinstance(model, FlowTurboModel):
