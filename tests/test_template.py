@@ -33,10 +33,13 @@ EXPECTED_FILES = {
     "README.md",
     "pyproject.toml",
     "src/flow_ocean_waves/__init__.py",
-    "src/flow_ocean_waves/flows.py",
+    "src/flow_ocean_waves/metrics.py",
+    "src/flow_ocean_waves/networks/__init__.py",
+    "src/flow_ocean_waves/networks/affine.py",
     "src/flow_ocean_waves/plugin.py",
     "src/flow_ocean_waves/py.typed",
-    "src/flow_ocean_waves/task.py",
+    "src/flow_ocean_waves/tasks/__init__.py",
+    "src/flow_ocean_waves/tasks/example.py",
     "tests/test_plugin.py",
 }
 
@@ -91,9 +94,9 @@ def test_names_are_substituted_everywhere(rendered: Path):
     plugin = (rendered / "src/flow_ocean_waves/plugin.py").read_text(encoding="utf-8")
     assert "FLOW_PLUGIN_API = 1" in plugin
     assert '"ocean-waves.example"' in plugin
-    assert '"flow_ocean_waves.task:ExampleTask"' in plugin
+    assert '"flow_ocean_waves.tasks.example:ExampleTask"' in plugin
     assert "pytest" not in plugin and "torch" not in plugin  # hook implementations only
-    task = (rendered / "src/flow_ocean_waves/task.py").read_text(encoding="utf-8")
+    task = (rendered / "src/flow_ocean_waves/tasks/example.py").read_text(encoding="utf-8")
     assert 'flow: str = "ocean-affine"' not in task
     assert 'flow: str = "ocean-waves-affine"' in task
     # GitHub Actions expressions are not placeholders and survive rendering

@@ -9,7 +9,7 @@ from torch import nn
 from torch._dynamo.utils import counters
 
 from flow_core.errors import FlowError
-from flow_images.flowturbo.refiner import FlowTurboModel, VelocityRefiner
+from flow_images.flowturbo.model import FlowTurboModel, VelocityRefiner
 from flow_images.flowturbo.sampler import FlowTurboSampler
 
 

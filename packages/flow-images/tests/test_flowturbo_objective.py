@@ -8,8 +8,8 @@ from torch import nn
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.models.mlp import MLPVelocity
+from flow_images.flowturbo.model import VelocityRefiner
 from flow_images.flowturbo.objective import RefinerObjective
-from flow_images.flowturbo.refiner import VelocityRefiner
 from flow_images.flowturbo.sampler import FlowTurboSampler
 
 

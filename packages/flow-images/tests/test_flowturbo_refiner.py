@@ -7,7 +7,7 @@ import torch
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.models.mlp import MLPVelocity
-from flow_images.flowturbo.refiner import FlowTurboModel, VelocityRefiner
+from flow_images.flowturbo.model import FlowTurboModel, VelocityRefiner
 
 
 def _inputs(batch=5, channels=1, size=8):

@@ -10,7 +10,7 @@ from flow_core.errors import ConfigError, FlowError
 from flow_core.models.mlp import MLPVelocity
 from flow_core.samplers.fixed_step import Heun
 from flow_core.samplers.guidance import ClassifierFreeGuidance
-from flow_images.flowturbo.refiner import FlowTurboModel, VelocityRefiner
+from flow_images.flowturbo.model import FlowTurboModel, VelocityRefiner
 from flow_images.flowturbo.sampler import FlowTurboSampler
 
 

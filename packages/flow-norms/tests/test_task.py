@@ -9,7 +9,7 @@ import torch
 import flow_norms.plugin
 from flow_core.errors import ConfigError
 from flow_core.testing import isolated_registry, run_task
-from flow_norms.lm.data import CharCorpus, SyntheticTask
+from flow_norms.data.lm import CharCorpus, SyntheticTask
 
 TINY = {
     "dim": 16,

@@ -62,7 +62,7 @@ def _machine() -> str:
 
 
 def _methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    from flow_sceneflow.optical.baselines import farneback, has_opencv, ilk, tvl1
+    from flow_sceneflow.baselines import farneback, has_opencv, ilk, tvl1
     from flow_sceneflow.optical.reynolds import reynolds_flow
 
     methods: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -80,7 +80,7 @@ def _methods() -> dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
 
 
 def _measure(pair, methods, repeats: int) -> dict[str, dict[str, float]]:
-    from flow_sceneflow.optical.metrics import flow_metrics
+    from flow_sceneflow.metrics import flow_metrics
 
     times: dict[str, list[float]] = {name: [] for name in methods}
     flows: dict[str, np.ndarray] = {}
@@ -112,11 +112,11 @@ def run(out_dir: Path, quick: bool = False, link_prefix: str | None = None) -> s
     ``out_dir`` (``sceneflow/optical`` when ``out_dir`` is docs/benchmarks/sceneflow/optical,
     which is right for a page at docs/benchmarks/sceneflow.md).
     """
-    from flow_sceneflow.optical.baselines import ilk
-    from flow_sceneflow.optical.data import FIELDS, SOURCE_IMAGES, stereo_pair, warp_pair
+    from flow_sceneflow.baselines import ilk
+    from flow_sceneflow.data.optical import FIELDS, SOURCE_IMAGES, stereo_pair, warp_pair
+    from flow_sceneflow.figures import plot_pair
+    from flow_sceneflow.metrics import flow_metrics
     from flow_sceneflow.optical.encodings import reynoldsflow_plus
-    from flow_sceneflow.optical.figures import plot_pair
-    from flow_sceneflow.optical.metrics import flow_metrics
     from flow_sceneflow.optical.reynolds import reynolds_flow
 
     out_dir.mkdir(parents=True, exist_ok=True)

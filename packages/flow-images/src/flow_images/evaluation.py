@@ -112,7 +112,7 @@ def evaluate_generation(
     metrics.update(extra)
     curves: dict[str, list[tuple[float, float]]] = {}
     accuracy_curves: dict[str, list[tuple[float, float]]] = {}
-    from flow_images.flowturbo.refiner import FlowTurboModel
+    from flow_images.flowturbo.model import FlowTurboModel
 
     turbo = isinstance(model, FlowTurboModel)
     specs = sweep_specs(kind, tuple(config.nfe_sweep), turbo)

@@ -55,7 +55,7 @@ def flow_register_tasks() -> list[Component]:
     return [
         Component(
             "norms.lm",
-            "flow_norms.lm.task:LanguageModelTask",
+            "flow_norms.tasks.lm:LanguageModelTask",
             "small transformer LM (pydoc text or copy/sort/addition): compare norms and optimizers",
         ),
     ]

@@ -1,6 +1,7 @@
-"""Scene-flow metrics with ICP-Flow's and SCOOP's definitions (shared thresholds).
+"""The metrics of the package's tasks: scene flow (3-D, LiDAR) and optical flow (2-D, images).
 
-With e_i = ‖f̂_i − f_i‖₂ (end-point error, m) and r_i = e_i / (‖f_i‖₂ + 1e-4):
+Scene flow, with ICP-Flow's and SCOOP's definitions (shared thresholds). With
+e_i = ‖f̂_i − f_i‖₂ (end-point error, m) and r_i = e_i / (‖f_i‖₂ + 1e-4):
 
 * EPE3D = mean e_i;
 * AccStrict (AccS) = fraction with e_i < 0.05 or r_i < 0.05;
@@ -9,15 +10,26 @@ With e_i = ‖f̂_i − f_i‖₂ (end-point error, m) and r_i = e_i / (‖f_i�
 
 Each is reported overall, on static points and on dynamic points (moving by more than 5 cm
 beyond the ego-motion); a split with no points gives NaN.
+
+Optical flow: for an estimate f̂ and ground truth f on the pixels p that have ground truth
+(non-NaN),
+
+    EPE      = mean_p ‖f̂(p) − f(p)‖₂                          (pixels)
+    outliers = mean_p [ ‖f̂ − f‖₂ > τ_abs  and  ‖f̂ − f‖₂ > τ_rel · ‖f‖₂ ]
+
+The outlier rule with τ_abs = 3 px and τ_rel = 0.05 is the KITTI 2015 "Fl" definition
+(Menze & Geiger, CVPR 2015); both thresholds are parameters.
 """
 
 from __future__ import annotations
 
 import numpy as np
+from numpy.typing import NDArray
 
+from flow_sceneflow.optical.validation import OpticalInputError, check_flow
 from flow_sceneflow.scan import PointCloudError, check_points
 
-__all__ = ["scene_flow_metrics", "split_metrics"]
+__all__ = ["endpoint_error", "flow_metrics", "outlier_rate", "scene_flow_metrics", "split_metrics"]
 
 
 def split_metrics(prediction: np.ndarray, truth: np.ndarray) -> dict[str, float]:
@@ -56,3 +68,42 @@ def scene_flow_metrics(
             )
         metrics["dynamic_fraction"] = float(mask.mean())
     return metrics
+
+
+def _errors(estimate: object, truth: object) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    gt = check_flow(truth, name="ground-truth flow", allow_nan=True)
+    est = check_flow(estimate, gt.shape[:2], name="estimated flow")
+    valid = ~np.isnan(gt).any(axis=2)
+    if not valid.any():
+        raise OpticalInputError("the ground-truth flow has no valid (non-NaN) pixel")
+    error = np.linalg.norm(est[valid] - gt[valid], axis=1)
+    return error, np.linalg.norm(gt[valid], axis=1)
+
+
+def endpoint_error(estimate: object, truth: object) -> float:
+    """Mean end-point error in pixels over the pixels with ground truth."""
+    error, _ = _errors(estimate, truth)
+    return float(error.mean())
+
+
+def outlier_rate(estimate: object, truth: object, abs_px: float = 3.0, rel: float = 0.05) -> float:
+    """Fraction of pixels whose error exceeds ``abs_px`` pixels and ``rel`` × |ground truth|."""
+    if abs_px < 0 or rel < 0:
+        raise OpticalInputError(f"outlier thresholds must be >= 0, got {abs_px=}, {rel=}")
+    error, magnitude = _errors(estimate, truth)
+    return float(np.mean((error > abs_px) & (error > rel * magnitude)))
+
+
+def flow_metrics(
+    estimate: object, truth: object, abs_px: float = 3.0, rel: float = 0.05
+) -> dict[str, float]:
+    """``{"epe", "outliers", "valid_fraction"}`` in one pass."""
+    if abs_px < 0 or rel < 0:
+        raise OpticalInputError(f"outlier thresholds must be >= 0, got {abs_px=}, {rel=}")
+    error, magnitude = _errors(estimate, truth)
+    gt = np.asarray(truth)
+    return {
+        "epe": float(error.mean()),
+        "outliers": float(np.mean((error > abs_px) & (error > rel * magnitude))),
+        "valid_fraction": float(error.size / (gt.shape[0] * gt.shape[1])),
+    }

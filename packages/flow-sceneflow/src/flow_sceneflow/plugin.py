@@ -23,7 +23,7 @@ def flow_register_tasks() -> list[Component]:
         ),
         Component(
             "sceneflow.optical",
-            "flow_sceneflow.optical.task:OpticalFlowTask",
+            "flow_sceneflow.tasks.optical:OpticalFlowTask",
             "training-free optical flow (ReynoldsFlow-style) with EPE on known-flow image pairs",
         ),
     ]

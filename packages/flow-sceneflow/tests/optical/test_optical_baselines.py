@@ -2,10 +2,10 @@ import numpy as np
 import pytest
 
 from flow_core.errors import ConfigError
-from flow_sceneflow.optical import baselines
-from flow_sceneflow.optical.baselines import estimate_flow, has_opencv
-from flow_sceneflow.optical.data import warp_pair
-from flow_sceneflow.optical.metrics import endpoint_error
+from flow_sceneflow import baselines
+from flow_sceneflow.baselines import estimate_flow, has_opencv
+from flow_sceneflow.data.optical import warp_pair
+from flow_sceneflow.metrics import endpoint_error
 
 
 @pytest.mark.parametrize("method", ["tvl1", "ilk"])

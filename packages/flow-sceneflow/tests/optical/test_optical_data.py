@@ -3,7 +3,7 @@ import pytest
 from skimage.io import imsave
 
 from flow_core.errors import ConfigError
-from flow_sceneflow.optical.data import FIELDS, load_pair, read_flo, stereo_pair, warp_pair
+from flow_sceneflow.data.optical import FIELDS, load_pair, read_flo, stereo_pair, warp_pair
 from flow_sceneflow.optical.reynolds import warp_image
 from flow_sceneflow.optical.validation import OpticalInputError
 

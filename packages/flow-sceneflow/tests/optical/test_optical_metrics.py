@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from flow_sceneflow.optical.metrics import endpoint_error, flow_metrics, outlier_rate
+from flow_sceneflow.metrics import endpoint_error, flow_metrics, outlier_rate
 from flow_sceneflow.optical.validation import OpticalInputError
 
 

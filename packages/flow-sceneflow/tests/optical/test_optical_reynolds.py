@@ -2,9 +2,9 @@ import numpy as np
 import pytest
 
 from flow_core.errors import ConfigError
-from flow_sceneflow.optical.baselines import ilk
-from flow_sceneflow.optical.data import warp_pair
-from flow_sceneflow.optical.metrics import endpoint_error
+from flow_sceneflow.baselines import ilk
+from flow_sceneflow.data.optical import warp_pair
+from flow_sceneflow.metrics import endpoint_error
 from flow_sceneflow.optical.poisson import (
     divergence_of_weighted_gradient,
     solve_weighted_poisson,

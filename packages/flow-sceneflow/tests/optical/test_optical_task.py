@@ -7,7 +7,7 @@ from skimage.io import imsave
 import flow_sceneflow.plugin
 from flow_core.errors import ConfigError
 from flow_core.testing import isolated_registry, run_task
-from flow_sceneflow.optical.data import warp_pair
+from flow_sceneflow.data.optical import warp_pair
 
 SMALL = {
     "methods": "reynolds,ilk",
@@ -84,7 +84,7 @@ def test_bad_config_is_refused_before_work(tmp_path, registry, overrides, match)
 
 
 def test_farneback_is_skipped_with_a_note_without_opencv(tmp_path, registry, monkeypatch):
-    import flow_sceneflow.optical.task as task_module
+    import flow_sceneflow.tasks.optical as task_module
 
     monkeypatch.setattr(task_module, "has_opencv", lambda: False)
     tiny = {**SMALL, "stereo_downscale": 0, "warp_fields": "translation", "figures": False}

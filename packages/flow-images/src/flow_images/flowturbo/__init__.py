@@ -1,6 +1,6 @@
 """FlowTurbo (Zhao et al. 2024): a velocity refiner, its objective and the three-phase sampler.
 
-- :mod:`~flow_images.flowturbo.refiner`: :class:`VelocityRefiner` r_φ and
+- :mod:`~flow_images.flowturbo.model`: :class:`VelocityRefiner` r_φ and
   :class:`FlowTurboModel` (predictor + refiner);
 - :mod:`~flow_images.flowturbo.objective`: :class:`RefinerObjective`, registered as
   ``flowturbo-refiner``;

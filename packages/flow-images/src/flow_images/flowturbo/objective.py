@@ -23,7 +23,7 @@ its capacity where it is used.
 
 Protocol for a task: build the objective (``ctx.build("objective", "flowturbo-refiner")``),
 call ``objective.prepare(teacher)`` once (it keeps a frozen copy), then train a
-:class:`~flow_images.flowturbo.refiner.VelocityRefiner` with it; each batch holds ``"x1"`` and
+:class:`~flow_images.flowturbo.model.VelocityRefiner` with it; each batch holds ``"x1"`` and
 optionally ``"x0"`` and ``"cond"``. ``metrics`` holds ``"loss"``, ``"reuse_loss"`` (the loss of
 reusing v unchanged, i.e. of a zero refiner, on the same batch) and ``"delta"``.
 """

@@ -55,7 +55,7 @@ from flow_core.errors import ConfigError, FlowError
 from flow_core.gpu import unwrap
 from flow_core.paths.affine import expand_time
 from flow_core.samplers.grids import uniform_grid
-from flow_images.flowturbo.refiner import FlowTurboModel
+from flow_images.flowturbo.model import FlowTurboModel
 
 __all__ = ["COMPILE_MODES", "PHASES", "FlowTurboSampler"]
 
@@ -127,7 +127,7 @@ class FlowTurboSampler:
         heun_steps: N_H, Heun steps (2 NFE each).
         pseudo_steps: N_P, pseudo-corrector steps (1 NFE each).
         refiner_steps: N_R, refiner steps (no NFE); when positive, the model must be a
-            :class:`~flow_images.flowturbo.refiner.FlowTurboModel`.
+            :class:`~flow_images.flowturbo.model.FlowTurboModel`.
         compile: compile the whole sampling loop with ``torch.compile`` (see the module
             docstring).
         compile_mode: the ``torch.compile`` mode, one of :data:`COMPILE_MODES`;

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.training import train
-from flow_images.flowturbo.refiner import FlowTurboModel, VelocityRefiner
+from flow_images.flowturbo.model import FlowTurboModel, VelocityRefiner
 
 if TYPE_CHECKING:
     from flow_core.runner import RunContext

@@ -9,7 +9,7 @@ accuracy of class-conditional samples). The stages follow the objective:
 - ``boss`` (any objective with ``prepare(teacher, time_grid)``): a CFM teacher is trained,
   a Bellman-optimal grid of ``sample_steps`` steps is computed for it, and a copy of the teacher
   is straightened onto that grid (Nguyen et al. 2023, BOSS);
-- ``sampler=flowturbo`` (or ``objective=flowturbo-refiner``): the trained velocity field is
+- ``sampler=flowturbo``: the trained velocity field is
   frozen and a small refiner is trained against it (Zhao et al. 2024, FlowTurbo);
 - ``reflow_rounds = k``: the model generates (noise, sample) pairs and a student starting
   from it is retrained on them k times (Liu et al. 2022); ``reflow_objective=rf-pp`` is the
@@ -275,7 +275,7 @@ class ImageGeneration:
         kind = getattr(model, "model_kind", "velocity")
         if kind != "velocity" or not data.num_classes or config.guidance_weight == 0:
             return model
-        from flow_images.flowturbo.refiner import FlowTurboModel
+        from flow_images.flowturbo.model import FlowTurboModel
 
         weight, classes = config.guidance_weight, data.num_classes
         if isinstance(model, FlowTurboModel):

@@ -51,7 +51,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flow_core.errors import ConfigError
-from flow_sceneflow.optical.baselines import BASELINES, estimate_flow
+from flow_sceneflow.baselines import BASELINES, estimate_flow
 from flow_sceneflow.optical.poisson import solve_weighted_poisson
 from flow_sceneflow.optical.validation import check_pair
 

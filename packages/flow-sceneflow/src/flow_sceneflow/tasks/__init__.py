@@ -1,1 +1,1 @@
-"""The sceneflow tasks: ``sceneflow.icpflow`` and ``sceneflow.scoop``."""
+"""The sceneflow tasks: ``sceneflow.icpflow``, ``sceneflow.scoop`` and ``sceneflow.optical``."""

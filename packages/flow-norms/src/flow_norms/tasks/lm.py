@@ -27,8 +27,8 @@ from torch import nn
 
 from flow_core.errors import ConfigError, TrainingDivergedError
 from flow_core.training import TrainSettings, train
-from flow_norms.lm.data import DATASETS, Batch, make_dataset
-from flow_norms.lm.model import CausalTransformer
+from flow_norms.data.lm import DATASETS, Batch, make_dataset
+from flow_norms.networks.transformer import CausalTransformer
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -3,7 +3,7 @@ Farneback, scored by end-point error on pairs with known flow.
 
 By default (``data=bundled``) the task runs on data that ships with scikit-image: the real
 Middlebury stereo pair ``stereo_motorcycle`` (flow = (−disparity, 0)) and bundled photographs
-warped by known fields (synthetic substitutes; see :mod:`~flow_sceneflow.optical.data`). With
+warped by known fields (synthetic substitutes; see :mod:`~flow_sceneflow.data.optical`). With
 ``data=files`` it runs on the user's two images ``image0`` and ``image1`` and, if
 ``truth_flow`` names a ground-truth file (``.npy`` or ``.flo``), scores against it; without
 ground truth it reports the photometric residual mean |image1(x + flow(x)) − image0(x)| instead.
@@ -26,8 +26,8 @@ import numpy as np
 from numpy.typing import NDArray
 
 from flow_core.errors import ConfigError
-from flow_sceneflow.optical.baselines import BASELINES, estimate_flow, has_opencv
-from flow_sceneflow.optical.data import (
+from flow_sceneflow.baselines import BASELINES, estimate_flow, has_opencv
+from flow_sceneflow.data.optical import (
     FIELDS,
     SOURCE_IMAGES,
     OpticalPair,
@@ -35,8 +35,8 @@ from flow_sceneflow.optical.data import (
     stereo_pair,
     warp_pair,
 )
+from flow_sceneflow.metrics import flow_metrics
 from flow_sceneflow.optical.encodings import reynoldsflow_plus
-from flow_sceneflow.optical.metrics import flow_metrics
 from flow_sceneflow.optical.reynolds import reynolds_flow, warp_image
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ class OpticalFlowTask:
                 bar.update(1)
             rows += self._score(config, pair, flows, seconds, metrics)
             if config.figures and ctx.is_main:
-                from flow_sceneflow.optical.figures import plot_pair
+                from flow_sceneflow.figures import plot_pair
 
                 path = ctx.report.add_figure(
                     f"flow-{pair.name.replace('/', '-')}.png", f"{pair.description}"

@@ -1,0 +1,1 @@
+"""Backbones shared by the norm and optimizer comparisons: the small causal transformer."""
