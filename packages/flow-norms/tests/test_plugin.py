@@ -7,7 +7,7 @@ import torch
 
 import flow_norms.plugin
 from flow_core.errors import UnknownComponentError
-from flow_core.runner import build_component
+from flow_core.options import construct
 from flow_core.testing import check_plugin, isolated_registry
 
 
@@ -33,7 +33,8 @@ def test_entry_point_is_declared():
 def test_every_norm_follows_the_calling_convention(name):
     """Norm(num_features, **options) ignores options it does not take; forward(x, mask)."""
     cls = isolated_registry(flow_norms.plugin).load("norm", name)
-    norm = build_component(cls, num_features=8, warmup_iters=3, group_scaling=True, eps=1e-5)
+    options = {"num_features": 8, "warmup_iters": 3, "group_scaling": True, "eps": 1e-5}
+    norm = construct(cls, options, {})
     x = torch.randn(2, 5, 8)
     mask = torch.zeros(2, 5, dtype=torch.bool)
     mask[1, 3:] = True

@@ -19,7 +19,7 @@ TINY = {
     "eval_every": 10,
     "eval_batches": 2,
     "checkpoint_every": 0,
-    "lr_warmup": 5,
+    "warmup_steps": 5,
 }
 
 
@@ -54,7 +54,13 @@ def test_synthetic_batches_score_only_the_answer(name):
 
 def test_lm_task_runs_compares_and_plots(tmp_path):
     registry = isolated_registry(flow_norms.plugin)
-    overrides = {**TINY, "steps": 30, "norms": "layer,batch", "optimizers": "adamw,adamp"}
+    overrides = {
+        **TINY,
+        "steps": 30,
+        "norms": "layer,batch",
+        "optimizer": "adamw",
+        "compare_with": "adamp",
+    }
     metrics = run_task("norms.lm", tmp_path, overrides, registry=registry)
     uniform = math.log2(len(CharCorpus(seq_len=4).vocab))
     for norm in ("layer", "batch"):
@@ -84,7 +90,8 @@ def test_synthetic_task_with_power_norm_and_padding_learns(tmp_path):
         "steps": 60,
         "lr": 1e-2,
         "norms": "power",
-        "optimizers": "adamp",
+        "optimizer": "adamp",
+        "compare_with": "",
         "power_warmup_iters": 20,
     }
     metrics = run_task("norms.lm", tmp_path, overrides, registry=registry)
@@ -98,6 +105,6 @@ def test_unknown_names_are_refused(tmp_path):
     with pytest.raises(ConfigError, match="available: batch, layer, power, rms"):
         run_task("norms.lm", tmp_path / "a", {"norms": "group"}, registry=registry)
     with pytest.raises(ConfigError, match="adamw"):
-        run_task("norms.lm", tmp_path / "b", {"optimizers": "lion"}, registry=registry)
+        run_task("norms.lm", tmp_path / "b", {"compare_with": "lion"}, registry=registry)
     with pytest.raises(ConfigError, match="data"):
         run_task("norms.lm", tmp_path / "c", {"data": "wikitext"}, registry=registry)

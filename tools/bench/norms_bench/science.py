@@ -29,7 +29,7 @@ def settings(quick: bool) -> dict[str, dict[str, object]]:
         "log_every": 10,
         "eval_every": 100,
         "power_warmup_iters": 40,
-        "lr_warmup": 30,
+        "warmup_steps": 30,
     }
     steps = 60 if quick else 250
     return {
@@ -40,7 +40,8 @@ def settings(quick: bool) -> dict[str, dict[str, object]]:
             "batch_size": 16,
             "steps": steps,
             "eval_batches": 16,
-            "optimizers": "adamw,adamp",
+            "optimizer": "adamw",
+            "compare_with": "adamp",
         },
         "sort": {
             **common,
@@ -49,7 +50,8 @@ def settings(quick: bool) -> dict[str, dict[str, object]]:
             "batch_size": 32,
             "steps": steps,
             "eval_batches": 8,
-            "optimizers": "adamw",
+            "optimizer": "adamw",
+            "compare_with": "",
         },
     }
 
@@ -58,7 +60,7 @@ def _runs(
     data: str, config: dict[str, object], seeds: list[int], figures: Path
 ) -> dict[tuple[str, str, int], dict[str, float]]:
     results: dict[tuple[str, str, int], dict[str, float]] = {}
-    optimizers = str(config["optimizers"]).split(",")
+    optimizers = _optimizers(config)
     for seed in seeds:
         for group_scaling in (False, True):
             norms = [n for label, (n, gs) in VARIANTS.items() if gs == group_scaling]
@@ -84,6 +86,12 @@ def _runs(
     return results
 
 
+def _optimizers(config: dict[str, object]) -> list[str]:
+    """The optimizers a norms.lm config compares: the section's, then ``compare_with``."""
+    others = [name for name in str(config["compare_with"]).split(",") if name]
+    return [str(config["optimizer"]), *others]
+
+
 def _mean(values: list[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return statistics.mean(finite) if len(finite) == len(values) else math.nan
@@ -94,7 +102,7 @@ def run(quick: bool, figures: Path) -> Section:
     parts, verdicts = [], []
     for data, config in settings(quick).items():
         results = _runs(data, config, seeds, figures)
-        optimizers = str(config["optimizers"]).split(",")
+        optimizers = _optimizers(config)
         unit = "bits/char" if data == "pydoc" else "bits/answer token"
         bits = {
             (label, opt): _mean([results[(label, opt, s)]["val_bits"] for s in seeds])

@@ -29,6 +29,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
+from flow_core.norms import make_norm
 from flow_images.networks.attention import SelfAttention
 from flow_images.networks.embedding import ConditionEmbedding
 from flow_images.networks.inputs import batch_times, check_common, image_batch
@@ -43,6 +44,15 @@ def _modulate(x: Tensor, shift: Tensor, scale: Tensor) -> Tensor:
     return x * (1 + scale[:, None]) + shift[:, None]
 
 
+def _layer_norm(width: int) -> nn.Module:
+    return nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+
+
+def _norm(name: str | None, width: int) -> nn.Module:
+    """The blocks' normalisation: LayerNorm, or the registered norm ``name``."""
+    return make_norm(name, width, _layer_norm, affine=False)
+
+
 def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
     layer = nn.Linear(width_in, width_out)
     nn.init.zeros_(layer.weight)
@@ -53,12 +63,20 @@ def _zero_linear(width_in: int, width_out: int) -> nn.Linear:
 class DiTBlock(nn.Module):
     """A transformer block with adaLN-zero conditioning (Peebles & Xie 2023, Fig. 3)."""
 
-    def __init__(self, kind: str, width: int, heads: int, mlp_ratio: float, dropout: float) -> None:
+    def __init__(
+        self,
+        kind: str,
+        width: int,
+        heads: int,
+        mlp_ratio: float,
+        dropout: float,
+        norm: str | None = None,
+    ) -> None:
         super().__init__()
         hidden = max(1, round(width * mlp_ratio))
-        self.norm_attention = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.norm_attention = _norm(norm, width)
         self.attention = SelfAttention(kind, width, heads)
-        self.norm_mlp = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.norm_mlp = _norm(norm, width)
         self.mlp = nn.Sequential(
             nn.Linear(width, hidden),
             nn.GELU(approximate="tanh"),
@@ -93,6 +111,7 @@ class _DiTField(nn.Module):
         mlp_ratio: float,
         dropout: float,
         max_frequency: float,
+        norm: str | None,
     ) -> None:
         super().__init__()
         check_common(kind, in_channels, image_size, num_classes, max_frequency)
@@ -121,9 +140,9 @@ class _DiTField(nn.Module):
         self.patch_embedding = nn.Linear(patch_dim, width)
         self.position = nn.Parameter(torch.randn(1, tokens, width) * 0.02)
         self.blocks = nn.ModuleList(
-            [DiTBlock(kind, width, heads, mlp_ratio, dropout) for _ in range(depth)]
+            [DiTBlock(kind, width, heads, mlp_ratio, dropout, norm) for _ in range(depth)]
         )
-        self.norm_out = nn.LayerNorm(width, elementwise_affine=False, eps=1e-6)
+        self.norm_out = _norm(norm, width)
         self.modulation_out = _zero_linear(width, 2 * width)
         self.head = _zero_linear(width, patch_dim)
 
@@ -162,6 +181,9 @@ class DiTVelocity(_DiTField):
         mlp_ratio: hidden width of the blocks' MLPs relative to ``width``.
         dropout: dropout rate inside the MLPs.
         max_frequency: highest angular frequency of the sinusoidal time features (t ∈ [0, 1]).
+        norm: a registered ``norm`` component instead of the blocks' LayerNorm (built without
+            affine parameters where it takes ``affine``, since adaLN modulates it); ``None``
+            keeps LayerNorm.
 
     ``t`` may be a scalar tensor, or have shape ``(B,)`` or ``(B, 1, …, 1)``.
     """
@@ -180,6 +202,7 @@ class DiTVelocity(_DiTField):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         max_frequency: float = 30.0,
+        norm: str | None = None,
     ) -> None:
         super().__init__(
             "dit",
@@ -194,6 +217,7 @@ class DiTVelocity(_DiTField):
             mlp_ratio,
             dropout,
             max_frequency,
+            norm,
         )
 
     def forward(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:
@@ -223,6 +247,7 @@ class DiTAverageVelocity(_DiTField):
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
         max_frequency: float = 10.0,
+        norm: str | None = None,
     ) -> None:
         super().__init__(
             "dit-average",
@@ -237,6 +262,7 @@ class DiTAverageVelocity(_DiTField):
             mlp_ratio,
             dropout,
             max_frequency,
+            norm,
         )
 
     def forward(self, x: Tensor, r: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor:

@@ -93,6 +93,15 @@ class AttentionBlock(nn.Module):
         return x + mixed
 
 
+def _refuse_norm(norm: str | None) -> None:
+    if norm is not None:
+        raise ConfigError(
+            f"unet: norm={norm!r} cannot replace the U-Net's GroupNorm, which the time embedding"
+            " modulates (adaptive scale and shift); use flow=dit, whose LayerNorm can be"
+            " replaced, or leave norm unset"
+        )
+
+
 class _UNetField(nn.Module):
     """The U-Net trunk, conditioned on the embedding of ``times`` time inputs and a label."""
 
@@ -212,6 +221,8 @@ class UNetVelocity(_UNetField):
         attention: self-attention at the lowest resolution (4 heads, or gcd(4, channels)).
         dropout: dropout rate inside the residual blocks.
         max_frequency: highest angular frequency of the sinusoidal time features (t ∈ [0, 1]).
+        norm: must stay ``None``: the U-Net's GroupNorm is modulated by the time embedding
+            (adaptive scale and shift), which a per-token norm cannot replace.
 
     ``t`` may be a scalar tensor, or have shape ``(B,)`` or ``(B, 1, …, 1)``.
     """
@@ -229,7 +240,9 @@ class UNetVelocity(_UNetField):
         attention: bool = True,
         dropout: float = 0.0,
         max_frequency: float = 30.0,
+        norm: str | None = None,
     ) -> None:
+        _refuse_norm(norm)
         super().__init__(
             "unet",
             1,
@@ -273,7 +286,9 @@ class UNetAverageVelocity(_UNetField):
         attention: bool = True,
         dropout: float = 0.0,
         max_frequency: float = 10.0,
+        norm: str | None = None,
     ) -> None:
+        _refuse_norm(norm)
         super().__init__(
             "unet-average",
             2,

@@ -8,16 +8,17 @@ next-token accuracy and, for the synthetic tasks, exact-answer accuracy (all ans
 right under teacher forcing, which equals greedy decoding being right). The gradient norm
 before clipping is logged every ``log_every`` steps; its mean and maximum are reported. A run
 whose loss becomes non-finite is reported as diverged (``diverged`` = 1, bits NaN) and the
-other runs continue. Optimizers: ``adamw`` and ``sgd`` are torch's (foreach), any other name
-is looked up among the registered ``optimizer`` components (``adamp``, ``sgdp``).
+other runs continue. Optimizers are registered ``optimizer`` components: torch's ``adamw``,
+``adam`` and ``sgd`` (registered by flow-core), and flow-norms' ``adamp`` and ``sgdp``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -26,7 +27,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from flow_core.errors import ConfigError, TrainingDivergedError
-from flow_core.training import TrainSettings, train
+from flow_core.options import constructor_options, setting, used_if
+from flow_core.registry import active_registry
+from flow_core.training import TrainSettings, train, training
 from flow_norms.data.lm import DATASETS, Batch, make_dataset
 from flow_norms.networks.transformer import CausalTransformer
 
@@ -37,7 +40,6 @@ if TYPE_CHECKING:
 
 __all__ = ["LanguageModelConfig", "LanguageModelTask"]
 
-TORCH_OPTIMIZERS = ("adamw", "sgd")
 _LN2 = math.log(2.0)
 
 
@@ -45,73 +47,87 @@ def _names(value: str) -> list[str]:
     return [name.strip() for name in value.split(",") if name.strip()]
 
 
+def _takes_momentum(name: str) -> bool:
+    return "momentum" in constructor_options(active_registry().load("optimizer", name))
+
+
+def _compared(config: Any) -> list[str]:
+    return [config.train.optimizer, *_names(config.compare_with)]
+
+
+def _any_sgd(config: Any) -> bool:
+    return any(_takes_momentum(name) for name in _compared(config))
+
+
+def _power(config: Any) -> bool:
+    return "power" in _names(config.norms)
+
+
+_POWER = used_if("norms includes power", _power)
+
+
 @dataclass(frozen=True)
 class LanguageModelConfig:
     """Configuration of ``norms.lm`` (defaults: 4 runs of 400 steps, about 2-3 minutes on one
     CPU thread).
 
-    ``norms`` and ``optimizers`` are comma-separated names; ``lr`` is for Adam-type optimizers
-    and ``sgd_lr`` (with momentum 0.9) for ``sgd`` and ``sgdp``. ``power_*`` options go to
-    PowerNorm only. ``seq_len`` is the context of the pydoc model; ``max_len`` the longest digit
-    string of the synthetic tasks.
+    ``norms`` is a comma-separated list of norm components; the runs use the training
+    section's optimizer (``--set optimizer=adamw``) and each optimizer of ``compare_with``.
+    Adam-type optimizers train at ``lr`` (with ``warmup_steps`` and the cosine schedule of the
+    section), SGD-type ones (``sgd``, ``sgdp``: those taking a momentum) at ``sgd_lr``; weight
+    decay applies to matrices only. ``power_*`` options go to PowerNorm only. ``seq_len`` is
+    the context of the pydoc model; ``max_len`` the longest digit string of the synthetic
+    tasks.
     """
 
     data: str = "pydoc"
     norms: str = "layer,power"
-    optimizers: str = "adamw,adamp"
+    compare_with: str = "adamp"
     dim: int = 64
     depth: int = 2
     heads: int = 4
     seq_len: int = 64
     max_len: int = 8
-    batch_size: int = 32
-    steps: int = 400
-    lr: float = 3e-3
-    sgd_lr: float = 0.1
-    weight_decay: float = 0.01
-    lr_warmup: int = 40
-    grad_clip: float = 1.0
-    power_warmup_iters: int = 40
-    power_group_scaling: bool = False
-    power_backward: str = "approx"
-    eval_every: int = 100
+    sgd_lr: float = setting(
+        0.1, when=used_if("an SGD-type optimizer (sgd, sgdp) is compared", _any_sgd)
+    )
+    power_warmup_iters: int = setting(40, when=_POWER)
+    power_group_scaling: bool = setting(False, when=_POWER)
+    power_backward: str = setting("approx", when=_POWER)
     eval_batches: int = 8
-    log_every: int = 5
-    checkpoint_every: int = 200
+    train: TrainSettings = training(
+        steps=400,
+        batch_size=32,
+        optimizer="adamw",
+        lr=3e-3,
+        weight_decay=0.01,
+        lr_schedule="cosine",
+        warmup_steps=40,
+        log_every=5,
+        eval_every=100,
+        checkpoint_every=200,
+    )
 
     def __post_init__(self) -> None:
         if self.data not in DATASETS:
             raise ConfigError(f"data must be one of {', '.join(DATASETS)}, got {self.data!r}")
-        if not _names(self.norms) or not _names(self.optimizers):
-            raise ConfigError("norms and optimizers must each name at least one component")
-        for name in ("dim", "depth", "heads", "seq_len", "max_len", "batch_size", "steps"):
+        if not _names(self.norms):
+            raise ConfigError("norms must name at least one norm component")
+        for name in ("dim", "depth", "heads", "seq_len", "max_len", "eval_batches"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.dim % self.heads:
             raise ConfigError(f"dim ({self.dim}) must be divisible by heads ({self.heads})")
-        if self.batch_size < 2:
+        if self.train.batch_size < 2:
             raise ConfigError(
-                f"batch_size must be >= 2 for batch statistics, got {self.batch_size}"
+                f"batch_size must be >= 2 for batch statistics, got {self.train.batch_size}"
             )
-        for name in ("lr", "sgd_lr"):
-            if getattr(self, name) <= 0:
-                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in (
-            "weight_decay",
-            "lr_warmup",
-            "grad_clip",
-            "power_warmup_iters",
-            "eval_every",
-            "eval_batches",
-            "log_every",
-            "checkpoint_every",
-        ):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.eval_batches < 1:
-            raise ConfigError(f"eval_batches must be >= 1, got {self.eval_batches}")
-        if self.log_every < 1:
-            raise ConfigError(f"log_every must be >= 1, got {self.log_every}")
+        if self.sgd_lr <= 0:
+            raise ConfigError(f"sgd_lr must be > 0, got {self.sgd_lr}")
+        if self.power_warmup_iters < 0:
+            raise ConfigError(f"power_warmup_iters must be >= 0, got {self.power_warmup_iters}")
+        if self.train.log_every < 1:
+            raise ConfigError(f"log_every must be >= 1, got {self.train.log_every}")
 
 
 def _objective(
@@ -149,24 +165,16 @@ def evaluate(model: nn.Module, batches: list[Batch], device: torch.device) -> di
     }
 
 
-def _schedule(warmup: int, steps: int) -> Callable[[int], float]:
-    def factor(step: int) -> float:
-        ramp = min(1.0, (step + 1) / warmup) if warmup else 1.0
-        return ramp * 0.5 * (1.0 + math.cos(math.pi * min(step, steps) / steps))
-
-    return factor
-
-
 class LanguageModelTask:
     """Compare norms x optimizers on a small transformer LM; see the module docstring."""
 
     Config: ClassVar[type[LanguageModelConfig]] = LanguageModelConfig
 
     def run(self, config: LanguageModelConfig, ctx: RunContext) -> dict[str, float]:
-        norms, optimizers = _names(config.norms), _names(config.optimizers)
+        norms, optimizers = _names(config.norms), _compared(config)
         self._check_names(ctx, norms, optimizers)
         dataset = make_dataset(config.data, config.seq_len, config.max_len)
-        val = dataset.val_batches(config.batch_size, config.eval_batches)
+        val = dataset.val_batches(config.train.batch_size, config.eval_batches)
         metrics: dict[str, float] = {}
         rows: list[dict[str, Any]] = []
         curves: dict[str, list[dict[str, float]]] = {}
@@ -190,10 +198,10 @@ class LanguageModelTask:
     @staticmethod
     def _check_names(ctx: RunContext, norms: list[str], optimizers: list[str]) -> None:
         known_norms = ctx.registry.names("norm")
-        known_optimizers = [*TORCH_OPTIMIZERS, *ctx.registry.names("optimizer")]
+        known_optimizers = ctx.registry.names("optimizer")
         for kind, names, known in (
             ("norms", norms, known_norms),
-            ("optimizers", optimizers, known_optimizers),
+            ("compare_with", optimizers, known_optimizers),
         ):
             unknown = [n for n in names if n not in known]
             if unknown:
@@ -233,20 +241,17 @@ class LanguageModelTask:
             config.heads,
             norm_factory,
         )
-        optimizer = self._optimizer(ctx, config, optimizer_name, model)
-        scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, _schedule(config.lr_warmup, config.steps)
-        )
-        settings = TrainSettings(
-            steps=config.steps,
-            grad_clip=config.grad_clip if config.grad_clip > 0 else math.inf,
-            log_every=config.log_every,
-            eval_every=config.eval_every,
-            checkpoint_every=config.checkpoint_every,
-        )
+        lr = config.sgd_lr if _takes_momentum(optimizer_name) else config.train.lr
+        settings = dataclasses.replace(config.train, optimizer=optimizer_name, lr=lr)
+        decay = [p for p in model.parameters() if p.ndim > 1]
+        no_decay = [p for p in model.parameters() if p.ndim <= 1]
+        groups = [
+            {"params": decay, "weight_decay": config.train.weight_decay},
+            {"params": no_decay, "weight_decay": 0.0},
+        ]
 
         def batches(generator: torch.Generator) -> Batch:
-            return dataset.train_batch(config.batch_size, generator)  # type: ignore[no-any-return]
+            return dataset.train_batch(settings.batch_size, generator)  # type: ignore[no-any-return]
 
         def eval_fn(network: nn.Module, step: int) -> dict[str, float]:
             return {"val_bits": evaluate(network, val, ctx.device)["val_bits"]}
@@ -255,13 +260,12 @@ class LanguageModelTask:
             result = train(
                 ctx,
                 model,
-                optimizer,
                 _objective,
                 batches,
                 settings,
                 eval_fn=eval_fn,
-                scheduler=scheduler,
                 stage=stage,
+                parameters=groups,
             )
         except TrainingDivergedError:
             nan = math.nan
@@ -270,30 +274,6 @@ class LanguageModelTask:
         if not math.isfinite(scores["val_bits"]):
             scores["val_bits"] = math.nan
         return {**scores, "diverged": 0.0}
-
-    @staticmethod
-    def _optimizer(
-        ctx: RunContext, config: LanguageModelConfig, name: str, model: nn.Module
-    ) -> torch.optim.Optimizer:
-        decay = [p for p in model.parameters() if p.ndim > 1]
-        no_decay = [p for p in model.parameters() if p.ndim <= 1]
-        groups = [
-            {"params": decay, "weight_decay": config.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-        if name == "adamw":
-            return torch.optim.AdamW(groups, lr=config.lr, foreach=True)
-        if name == "sgd":
-            return torch.optim.SGD(groups, lr=config.sgd_lr, momentum=0.9, foreach=True)
-        cls = ctx.registry.load("optimizer", name)
-        import inspect
-
-        takes_momentum = "momentum" in inspect.signature(cls).parameters
-        lr = config.sgd_lr if takes_momentum else config.lr
-        optimizer: torch.optim.Optimizer = ctx.build(
-            "optimizer", name, params=groups, lr=lr, momentum=0.9
-        )
-        return optimizer
 
     @staticmethod
     def _report(
@@ -310,7 +290,8 @@ class LanguageModelTask:
         )
         ctx.report.add_text(
             f"A causal transformer (dim {config.dim}, {config.depth} blocks, {config.heads}"
-            f" heads, pre-norm) trained for {config.steps} steps of batch {config.batch_size}"
+            f" heads, pre-norm) trained for {config.train.steps} steps of batch"
+            f" {config.train.batch_size}"
             f" on {source}, once per norm and optimizer, from the same initial weights and"
             f" batches. Validation: {config.eval_batches} fixed batches; val bits = {unit}."
         )
