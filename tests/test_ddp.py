@@ -40,7 +40,7 @@ def test_torchrun_two_ranks_identical_parameters_single_run_dir(tmp_path):
     assert len(run_dirs) == 1, run_dirs
     run = run_dirs[0]
     assert json.loads((run / "config.json").read_text())["world_size"] == 2
-    assert json.loads((run / "status.json").read_text())["state"] == "completed"
+    assert json.loads((run / "status.json").read_text())["state"] == "finished"
     # the training loop measures max |theta_rank - mean over ranks| at the end of training
     logged = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     divergence = [

@@ -65,7 +65,7 @@ def test_every_method_runs_end_to_end(tmp_path, objective, nfe, extra):
     assert all(v == v for k, v in metrics.items() if k != "train_loss")  # no NaN metrics
     kinds = {"meanflow": None, "split-meanflow": None, "nll": "heldout_nll"}
     assert ("straightness" in metrics) == (objective not in kinds)
-    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "completed"
+    assert json.loads((tmp_path / "run" / "status.json").read_text())["state"] == "finished"
 
 
 def test_boss_trains_teacher_then_finetunes_in_separate_stages(tmp_path):

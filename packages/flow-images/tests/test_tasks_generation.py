@@ -27,7 +27,7 @@ TINY = {
 
 def _valid_run_directory(path, metrics):
     assert json.loads((path / "metrics.json").read_text()) == metrics
-    assert json.loads((path / "status.json").read_text())["state"] == "completed"
+    assert json.loads((path / "status.json").read_text())["state"] == "finished"
     report = (path / "report.md").read_text()
     for figure in ("samples.png", "test_images.png"):
         assert (path / "figures" / figure).stat().st_size > 0
