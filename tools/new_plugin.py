@@ -3,7 +3,7 @@
 
 Usage::
 
-    python tools/new_plugin.py NAME [--out DIR]
+    python tools/new_plugin.py NAME [--out DIR] [--flow-core REQUIREMENT]
 
 creates ``DIR/flow-NAME/`` (``DIR`` defaults to the current directory): a pip-installable
 distribution ``flow-NAME`` with the import package ``flow_NAME`` and the entry point ``NAME``
@@ -11,7 +11,8 @@ in the group ``flow.plugins``. The folder must not exist yet.
 
 How the template works: every file under ``tools/plugin-template`` is copied; in file contents
 and in path parts, the placeholders ``{{name}}`` (plugin name, ``my-plugin``), ``{{module}}``
-(import package, ``flow_my_plugin``) and ``{{dist}}`` (distribution, ``flow-my-plugin``) are
+(import package, ``flow_my_plugin``), ``{{dist}}`` (distribution, ``flow-my-plugin``) and
+``{{flow_core}}`` (the pip requirement the plugin's CI installs flow-core from) are
 replaced, and a trailing ``.tmpl`` is dropped from file names (it keeps linters, pytest and
 packaging tools from treating the template as real code). An unknown placeholder is an error.
 
@@ -23,11 +24,13 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
+import subprocess
 import sys
 import uuid
 from pathlib import Path
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "plugin-template"
+REPO_ROOT = Path(__file__).resolve().parents[1]
 SUFFIX = ".tmpl"
 
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]*(?:-[a-z0-9]+)*$")
@@ -63,12 +66,31 @@ def validate_name(name: str) -> str:
     return name
 
 
-def placeholders(name: str) -> dict[str, str]:
+def default_flow_core() -> str:
+    """Where a plugin's CI installs flow-core from: this checkout's ``origin`` as a git URL
+    (``git+URL#subdirectory=packages/flow-core``), else this checkout's local path."""
+    try:
+        url = subprocess.run(
+            ["git", "-C", str(REPO_ROOT), "remote", "get-url", "origin"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        url = ""
+    if url.startswith(("https://", "ssh://", "git@")):
+        url = url if url.startswith(("https://", "ssh://")) else "ssh://" + url.replace(":", "/")
+        return f"git+{url}#subdirectory=packages/flow-core"
+    return str(REPO_ROOT / "packages" / "flow-core")
+
+
+def placeholders(name: str, flow_core: str | None = None) -> dict[str, str]:
     """The values substituted into the template for plugin ``name``."""
     return {
         "name": name,
         "module": "flow_" + name.replace("-", "_"),
         "dist": "flow-" + name,
+        "flow_core": flow_core or default_flow_core(),
     }
 
 
@@ -96,17 +118,22 @@ def template_files(template: Path = TEMPLATE_DIR) -> list[Path]:
     return files
 
 
-def render(name: str, out: Path, template: Path = TEMPLATE_DIR) -> Path:
+def render(
+    name: str, out: Path, template: Path = TEMPLATE_DIR, flow_core: str | None = None
+) -> Path:
     """Render the template for plugin ``name`` into ``out/flow-<name>`` and return that path.
 
     The tree is written into a temporary folder beside the destination and renamed into place
     at the end, so a failure leaves nothing half-written.
 
+    ``flow_core`` is the pip requirement the plugin's CI installs flow-core from (default:
+    :func:`default_flow_core`).
+
     Raises:
         TemplateError: invalid name, existing destination, or a broken template.
     """
     validate_name(name)
-    values = placeholders(name)
+    values = placeholders(name, flow_core)
     out = Path(out)
     destination = out / values["dist"]
     if destination.exists():
@@ -148,16 +175,24 @@ def main(argv: list[str] | None = None) -> int:
         metavar="DIR",
         help="folder to create flow-NAME/ in (default: the current directory)",
     )
+    parser.add_argument(
+        "--flow-core",
+        metavar="REQUIREMENT",
+        help="pip requirement the plugin's CI installs flow-core from, e.g."
+        " git+https://HOST/OWNER/flow.git#subdirectory=packages/flow-core (default: this"
+        " checkout's origin remote, else its local path)",
+    )
     args = parser.parse_args(argv)
     try:
-        destination = render(args.name, args.out)
+        destination = render(args.name, args.out, flow_core=args.flow_core)
     except TemplateError as error:
         print(f"new_plugin.py: error: {error}", file=sys.stderr)
         return 2
-    values = placeholders(args.name)
+    values = placeholders(args.name, args.flow_core)
     print(f"created {destination}")
     print("next steps:")
     print(f"  cd {destination}")
+    print(f'  pip install "{values["flow_core"]}"')
     print('  pip install -e ".[test]"')
     print("  pytest")
     print("  flow list task")

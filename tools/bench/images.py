@@ -77,7 +77,7 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument(
         "--reuse",
         action="store_true",
-        help="keep runs that already completed under build/bench/ instead of retraining them "
+        help="keep runs that already finished under build/bench/ instead of retraining them "
         "(to re-render the page; the page says which runs were reused)",
     )
     return parser.parse_args(argv)
@@ -89,7 +89,7 @@ def _run_method(
     out = runs / label
     status = out / "status.json"
     if args.reuse and status.exists() and json.loads(status.read_text())["state"] == "finished":
-        print(f"  {label}: reusing the completed run {out}", flush=True)
+        print(f"  {label}: reusing the finished run {out}", flush=True)
         return {**json.loads((out / "metrics.json").read_text()), "reused": 1.0}
     sets = dict(options)
     if args.quick:  # only the settings each method uses (an unused one is refused)

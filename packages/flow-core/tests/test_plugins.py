@@ -81,6 +81,28 @@ def test_strict_mode_raises(modules, monkeypatch):
         load_plugins(entry_points_=[modules("broken")])
 
 
+def test_strict_mode_names_every_broken_plugin(modules, monkeypatch):
+    monkeypatch.setenv("FLOW_STRICT_PLUGINS", "1")
+    broken = [modules("broken"), modules("gamma", make_module("gamma", fail=RuntimeError("x")))]
+    with pytest.raises(PluginError, match=r"^2 plugin\(s\) failed.*'broken'.*'gamma'"):
+        load_plugins(entry_points_=[*broken, modules("alpha", make_module("alpha", tasks=[TASK]))])
+
+
+def test_task_outside_the_plugin_prefix_is_refused(modules):
+    ep = modules("foo", make_module("foo", tasks=[Component("images.fake", "a.b:C", "x")]))
+    with pytest.warns(PluginWarning, match="plugin 'foo' registers task 'images.fake'.*'foo.'"):
+        plugin_set = load_plugins(entry_points_=[ep])
+    assert [p.status for p in plugin_set.plugins if p.name == "foo"] == ["failed"]
+
+
+def test_clash_can_be_reported_instead_of_raised(modules):
+    ep = modules("zeta", make_module("zeta", objectives=[Component("cfm", "a.b:C", "mine")]))
+    plugin_set = load_plugins(entry_points_=[ep], report_conflicts=True)
+    status = {p.name: (p.status, p.error) for p in plugin_set.plugins}
+    assert status["zeta"][0] == status["core"][0] == "conflict"
+    assert "objective 'cfm' also registered by flow-core" in status["zeta"][1]
+
+
 def test_hook_that_raises_is_isolated(modules):
     ep = modules("gamma", make_module("gamma", fail=RuntimeError("kaput")))
     with pytest.warns(PluginWarning, match="gamma.*RuntimeError: kaput"):

@@ -69,7 +69,7 @@ def test_options_of_components_and_the_optimizer_are_typed():
         ([("grid", "bellman"), ("sampler", "dopri5")], r"sampler 'dopri5' takes no 'grid'"),
         ([("reflow_pairs", "10")], r"applies only when reflow_rounds > 0"),
         ([("reflow_objective", "rf-pp")], r"applies only when reflow_rounds > 0"),
-        ([("finetune_steps", "10")], r"applies only when the objective fine-tunes"),
+        ([("finetune_steps", "10")], r"applies only when a stage starts from a trained model"),
         ([("momentum", "0.5")], r"optimizer 'adam' takes no 'momentum'.*'sgd'"),
         ([("flow", "mlp-average")], r"do not fit together"),
         ([("depth", "2"), ("objective", "nll")], r"flow 'coupling-flow' takes no 'depth'"),

@@ -4,7 +4,7 @@ import pytest
 from flow_core.errors import ConfigError
 from flow_sceneflow.baselines import global_icp_flow, nearest_neighbour_flow
 from flow_sceneflow.data.synthetic import rigid
-from flow_sceneflow.icpflow.cluster import cluster_points
+from flow_sceneflow.icpflow.cluster import cluster_points, merge_close_clusters
 from flow_sceneflow.icpflow.ground import estimate_ground_height, ground_mask
 from flow_sceneflow.icpflow.pipeline import IcpFlowParams, icp_flow
 from flow_sceneflow.metrics import scene_flow_metrics
@@ -63,3 +63,29 @@ def test_bad_params_are_refused():
         IcpFlowParams(icp="cuda")
     with pytest.raises(ConfigError, match="translation_frame"):
         IcpFlowParams(translation_frame=0)
+
+
+def _four_blobs(gap: float) -> np.ndarray:
+    """Two pairs of blobs: ``gap`` apart within a pair, 5 m between the pairs."""
+    rng = np.random.default_rng(0)
+    centers = np.array([[0, 0, 0], [gap, 0, 0], [5, 0, 0], [5 + gap, 0, 0]], dtype=float)
+    return np.concatenate([rng.normal(c, 0.05, size=(40, 3)) for c in centers])
+
+
+def test_hdbscan_epsilon_on_a_cloud_that_breaks_scikit_learn():
+    # scikit-learn 1.9 with NumPy 2 raises "only 0-dimensional arrays can be converted to
+    # Python scalars" on this cloud when cluster_selection_epsilon is set
+    labels = cluster_points(_four_blobs(0.6), min_cluster_size=20, epsilon=1.0)
+    assert sorted(np.unique(labels, return_counts=True)[1].tolist()) == [80, 80]
+    assert len(set(labels[:80])) == 1 and len(set(labels[80:])) == 1
+    # a gap wider than epsilon keeps the four blobs apart
+    far = cluster_points(_four_blobs(1.0), min_cluster_size=20, epsilon=0.5)
+    assert len(set(far.tolist()) - {-1}) == 4
+
+
+def test_merge_close_clusters_unites_chains_and_keeps_noise():
+    points = np.array([[0.0, 0, 0], [0.5, 0, 0], [1.0, 0, 0], [9.0, 0, 0], [0.2, 0, 0]])
+    labels = np.array([2, 0, 1, 3, -1])
+    merged = merge_close_clusters(points, labels, epsilon=0.6)
+    assert merged.tolist() == [0, 0, 0, 3, -1]
+    assert merge_close_clusters(points, labels, epsilon=0.0).tolist() == labels.tolist()

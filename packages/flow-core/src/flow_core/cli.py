@@ -1,4 +1,5 @@
-"""The ``flow`` command line: ``plugins``, ``list``, ``info``, ``run``, ``eval`` and ``sample``.
+"""The ``flow`` command line: ``plugins``, ``list``, ``info``, ``run``, ``runs``, ``eval`` and
+``sample``.
 
 Exit status: 0 on success; 2 on bad usage or configuration (the message names the bad key or
 name and what is accepted); 1 on a runtime failure. Messages are one line; ``--debug`` adds
@@ -23,6 +24,7 @@ from flow_core.components import KINDS
 from flow_core.config import parse_set, resolve_settings, type_name
 from flow_core.errors import FlowError, UsageError
 from flow_core.options import ParamInfo, constructor_options, walk_fields
+from flow_core.plugins import load_plugins
 from flow_core.registry import (
     FIRST_PARTY_DISTRIBUTIONS,
     Registry,
@@ -94,6 +96,11 @@ def _build_parser() -> argparse.ArgumentParser:
         help="continue the run in --out (or the newest run of the task)",
     )
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("runs", parents=[common], help="runs under the runs root and their status")
+    p.add_argument("task", nargs="?", help="only the runs of this task")
+    p.add_argument("--root", type=Path, default=Path("runs"), help="runs root (default runs/)")
+    p.add_argument("--json", action="store_true", help="print a JSON list")
 
     for command, what in (
         ("eval", "re-evaluate a run's weights into RUN_DIR/evaluations/<time>/"),
@@ -280,6 +287,17 @@ def _cmd_evaluate(args: argparse.Namespace) -> None:
     print(f"metrics: {shown}")
 
 
+def _cmd_runs(root: Path, task: str | None, as_json: bool) -> None:
+    from flow_core.runs import format_runs, list_runs
+
+    rows = list_runs(root, task)
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    for line in format_runs(rows):
+        print(line)
+
+
 def _dispatch(args: argparse.Namespace) -> None:
     if args.command == "run":
         _cmd_run(args)
@@ -287,10 +305,14 @@ def _dispatch(args: argparse.Namespace) -> None:
     if args.command in ("eval", "sample"):
         _cmd_evaluate(args)
         return
+    if args.command == "runs":
+        _cmd_runs(args.root, args.task, args.json)
+        return
+    if args.command == "plugins":  # shows clashing plugins instead of stopping at the clash
+        _cmd_plugins(Registry(load_plugins(report_conflicts=True)), args.json)
+        return
     registry = get_registry()
-    if args.command == "plugins":
-        _cmd_plugins(registry, args.json)
-    elif args.command == "list":
+    if args.command == "list":
         _cmd_list(registry, normalize_kind(args.kind) if args.kind else None, args.json)
     elif args.command == "info":
         _cmd_info(registry, args.name)
@@ -307,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except FlowError as error:
         if debug:
             traceback.print_exc()
-        print(f"flow: error: {error}", file=sys.stderr)
+        print(f"flow: error: {_one_line(str(error))}", file=sys.stderr)
         return 2 if isinstance(error, UsageError) else 1
     except BrokenPipeError:  # output piped into e.g. `head`, which closed early
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
@@ -319,9 +341,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if debug:
             traceback.print_exc()
         where = "" if debug else " (rerun with --debug for the traceback)"
-        print(f"flow: error: {type(error).__name__}: {error}{where}", file=sys.stderr)
+        message = f"{type(error).__name__}: {_one_line(str(error))}"
+        print(f"flow: error: {message}{where}", file=sys.stderr)
         return 1
     return 0
+
+
+def _one_line(text: str) -> str:
+    """``text`` with its lines joined, so that every message is one line."""
+    return " ".join(part.strip() for part in text.splitlines() if part.strip())
 
 
 def _one_line_warning(
@@ -331,7 +359,7 @@ def _one_line_warning(
     lineno: int,
     line: str | None = None,
 ) -> str:
-    return f"flow: warning: {message}\n"
+    return f"flow: warning: {_one_line(str(message))}\n"
 
 
 if __name__ == "__main__":

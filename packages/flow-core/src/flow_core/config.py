@@ -192,7 +192,7 @@ def load_toml(path: Path) -> dict[str, Any]:
             return values
     except FileNotFoundError:
         raise ConfigError(f"config file {str(path)!r} does not exist") from None
-    except (OSError, tomllib.TOMLDecodeError) as error:
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"config file {str(path)!r} is not readable TOML: {error}") from None
 
 

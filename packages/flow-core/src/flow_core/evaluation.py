@@ -29,7 +29,8 @@ from flow_core.errors import FlowError, UsageError
 from flow_core.gpu import DistInfo, resolve_device, seed_everything
 from flow_core.registry import Registry, get_registry, using_registry
 from flow_core.routing import plan_run
-from flow_core.runner import RunContext, check_metrics, timestamp, write_json
+from flow_core.rundir import timestamp, write_json
+from flow_core.runner import RunContext, check_metrics
 
 __all__ = ["evaluate_run"]
 

@@ -229,7 +229,7 @@ def constructor_options(cls: Any) -> dict[str, ParamInfo]:
         if isinstance(owner, type) and "__init__" not in vars(owner):
             continue
         params, var_keyword = _own_parameters(owner)
-        target = owner.__init__ if isinstance(owner, type) else owner
+        target = vars(owner)["__init__"] if isinstance(owner, type) else owner
         hints = _hints(target)
         docs = {**_arg_docs(owner), **_arg_docs(target)}
         for p in params:

@@ -56,7 +56,7 @@ class LoadedPlugin:
     name: str
     distribution: str
     version: str
-    status: str  # "loaded", "failed" or "disabled"
+    status: str  # "loaded", "failed", "disabled" or "conflict"
     error: str = ""
     components: dict[str, list[Component]] = field(default_factory=dict)
 
@@ -122,19 +122,36 @@ def _collect(manager: pluggy.PluginManager, plugin_name: str) -> dict[str, list[
                 raise PluginError(f"hook {hook_name} must return a list of Component records")
             for record in records:
                 check_name(kind, record.name)
+                if kind == "task" and not record.name.startswith(f"{plugin_name}."):
+                    raise PluginError(
+                        f"plugin {plugin_name!r} registers task {record.name!r} outside its"
+                        f" prefix: its task names must start with '{plugin_name}.'"
+                    )
             found[kind] = list(records)
     return found
 
 
-def _report_failure(plugin: LoadedPlugin, error: BaseException) -> None:
-    plugin.status = "failed"
-    plugin.error = f"{type(error).__name__}: {error}"
-    message = (
+def _failure_message(plugin: LoadedPlugin) -> str:
+    return (
         f"skipping plugin {plugin.name!r} ({plugin.distribution} {plugin.version}): {plugin.error}"
     )
-    if _strict():
-        raise PluginError(message + " [FLOW_STRICT_PLUGINS=1]") from error
-    warnings.warn(message, PluginWarning, stacklevel=3)
+
+
+def _report_failure(plugin: LoadedPlugin, error: BaseException) -> None:
+    """Mark ``plugin`` failed; warn now, unless strict mode will raise for all at the end."""
+    plugin.status = "failed"
+    plugin.error = f"{type(error).__name__}: {error}"
+    if not _strict():
+        warnings.warn(_failure_message(plugin), PluginWarning, stacklevel=3)
+
+
+def _raise_if_strict(plugins: list[LoadedPlugin]) -> None:
+    """Under ``FLOW_STRICT_PLUGINS=1``, one error listing every plugin that failed."""
+    failed = [p for p in plugins if p.status == "failed"]
+    if not _strict() or not failed:
+        return
+    listed = "; ".join(_failure_message(p) for p in failed)
+    raise PluginError(f"{len(failed)} plugin(s) failed to load: {listed} [FLOW_STRICT_PLUGINS=1]")
 
 
 def _register(
@@ -152,6 +169,7 @@ def load_plugins(
     entry_points_: Iterable[EntryPoint] | None = None,
     *,
     extra_modules: Iterable[types.ModuleType] = (),
+    report_conflicts: bool = False,
 ) -> PluginSet:
     """Discover and load every plugin, honouring the ``FLOW_*_PLUGINS`` switches.
 
@@ -159,10 +177,13 @@ def load_plugins(
         entry_points_: the entry points to consider; by default those in ``flow.plugins``.
         extra_modules: plugin modules registered directly (used by tests and
             :func:`flow_core.testing.isolated_registry`).
+        report_conflicts: instead of raising on a clash, mark the clashing plugins with
+            status ``conflict`` and an error naming the other one (for ``flow plugins``).
 
     Raises:
         PluginConflictError: two plugins registered the same ``(kind, name)``.
-        PluginError: under ``FLOW_STRICT_PLUGINS=1``, any plugin failed to load.
+        PluginError: under ``FLOW_STRICT_PLUGINS=1``, one or more plugins failed to load
+            (the message lists every one).
     """
     from flow_core import plugin as builtin
 
@@ -209,28 +230,35 @@ def load_plugins(
         _register(manager, module, plugin)
 
     manager.check_pending()
-    _check_conflicts(plugins)
+    _raise_if_strict(plugins)
+    clashes = _find_conflicts(plugins)
+    if clashes and not report_conflicts:
+        raise PluginConflictError(
+            "; ".join(clashes) + ". Uninstall one, or block one with FLOW_DISABLE_PLUGINS=<plugin>."
+        )
     return PluginSet(manager, plugins)
 
 
-def _check_conflicts(plugins: list[LoadedPlugin]) -> None:
+def _find_conflicts(plugins: list[LoadedPlugin]) -> list[str]:
+    """Describe every ``(kind, name)`` two plugins both register; mark both ``conflict``."""
     owners: dict[tuple[str, str], LoadedPlugin] = {}
     clashes: list[str] = []
     for plugin in plugins:
         for kind, records in plugin.components.items():
             for record in records:
-                key = (kind, record.name)
-                first = owners.setdefault(key, plugin)
-                if first is not plugin:
-                    clashes.append(
-                        f"{kind} {record.name!r} is registered by both plugin"
-                        f" {first.name!r} ({first.distribution}) and plugin {plugin.name!r}"
-                        f" ({plugin.distribution})"
-                    )
-    if clashes:
-        raise PluginConflictError(
-            "; ".join(clashes) + ". Uninstall one, or block one with FLOW_DISABLE_PLUGINS=<plugin>."
-        )
+                first = owners.setdefault((kind, record.name), plugin)
+                if first is plugin:
+                    continue
+                clashes.append(
+                    f"{kind} {record.name!r} is registered by both plugin"
+                    f" {first.name!r} ({first.distribution}) and plugin {plugin.name!r}"
+                    f" ({plugin.distribution})"
+                )
+                for one, other in ((first, plugin), (plugin, first)):
+                    one.status = "conflict"
+                    note = f"{kind} {record.name!r} also registered by {other.distribution}"
+                    one.error = f"{one.error}; {note}" if one.error else note
+    return clashes
 
 
 def _core_version() -> str:

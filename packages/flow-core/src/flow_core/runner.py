@@ -2,19 +2,18 @@
 :func:`execute`, which the ``flow run`` command and :func:`flow_core.testing.run_task` share.
 
 A run directory holds ``config.json`` (the resolved config), ``status.json`` (``running``,
-``completed`` or ``failed`` with the cause, so an interrupted run is never mistaken for a
-finished one), ``metrics.jsonl`` (one line per logged step), ``metrics.json`` (final metrics),
-``report.md`` with ``figures/``, and ``checkpoints/``. Under torchrun only rank 0 writes.
+then ``finished``, ``failed`` with the cause, or ``interrupted``; see
+:mod:`flow_core.rundir`, which owns the directory, its lock and its states), ``metrics.jsonl``
+(one line per logged step), ``metrics.json`` (final metrics), ``report.md`` with
+``figures/``, and ``checkpoints/``. Under torchrun only rank 0 writes.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ import torch
 from tqdm import tqdm
 
 from flow_core.config import config_to_dict, flatten, load_toml, resolve_settings
-from flow_core.errors import ConfigError, FlowError, UsageError
+from flow_core.errors import ConfigError, FlowError
 from flow_core.gpu import (
     DistInfo,
     broadcast_object,
@@ -35,15 +34,16 @@ from flow_core.options import construct, walk_fields
 from flow_core.registry import Registry, get_registry, using_registry
 from flow_core.report import Report
 from flow_core.routing import RunPlan, config_value, plan_run
+from flow_core.rundir import (
+    CONFIG,
+    open_run,
+    read_json,
+    sigterm_interrupts,
+    write_json,
+    write_text,
+)
 
-__all__ = [
-    "RunContext",
-    "check_metrics",
-    "execute",
-    "prepare_run_dir",
-    "timestamp",
-    "write_json",
-]
+__all__ = ["RunContext", "check_metrics", "execute"]
 
 
 @dataclass
@@ -165,10 +165,10 @@ class RunContext:
         for line in path.read_text(encoding="utf-8").splitlines():
             if not line.strip():
                 continue
-            record = json.loads(line)
+            record = json.loads(line)  # checked before the run started (rundir.check_log)
             if record.get("stage", "") != stage or record.get("step", 0) <= after_step:
                 kept.append(line)
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        write_text(path, "".join(line + "\n" for line in kept))
 
     def progress(self, total: int, desc: str, initial: int = 0) -> tqdm[Any]:
         """A progress bar on stderr (silent on non-main ranks or when disabled)."""
@@ -181,44 +181,6 @@ class RunContext:
             mininterval=0.5,
             leave=False,
         )
-
-
-def write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def timestamp() -> str:
-    return datetime.now(timezone.utc).strftime("%Y%m%d-%H%M%S")
-
-
-def prepare_run_dir(task_name: str, out: Path | None, resume: bool, runs_root: Path) -> Path:
-    """Choose the run directory: ``out``, or ``runs/<task>/<timestamp>``, or on ``resume``
-    the given or newest existing run of the task."""
-    if resume:
-        if out is None:
-            candidates = sorted(p for p in (runs_root / task_name).glob("*") if p.is_dir())
-            if not candidates:
-                raise UsageError(
-                    f"--resume: no earlier run of {task_name!r} under {runs_root / task_name};"
-                    " pass --out DIR to name the run to resume"
-                )
-            out = candidates[-1]
-        if not (out / "config.json").exists():
-            raise UsageError(f"--resume: {out} is not a run directory (it has no config.json)")
-        return out
-    if out is None:
-        base = runs_root / task_name / timestamp()
-        out, n = base, 1
-        while out.exists():
-            out, n = base.with_name(f"{base.name}-{n}"), n + 1
-    elif out.exists() and any(out.iterdir()):
-        raise UsageError(
-            f"--out {out} already exists and is not empty; pass --resume to continue it,"
-            " or choose another directory"
-        )
-    return out
 
 
 def check_metrics(metrics: Any, task_name: str) -> dict[str, float]:
@@ -235,7 +197,9 @@ def check_metrics(metrics: Any, task_name: str) -> dict[str, float]:
 
 
 def _check_resumable(out: Path, record: Mapping[str, Any]) -> None:
-    previous = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    previous = read_json(out / CONFIG, "the run's resolved config")
+    if not isinstance(previous, dict):
+        raise ConfigError(f"{out / CONFIG} is not a JSON object; it should hold the run's config")
     diffs = [
         f"{key}: {previous.get(key)!r} in the run, {record[key]!r} now"
         for key in ("task", "seed")
@@ -273,7 +237,9 @@ def execute(
     """Resolve, run and record one task; return ``(run directory, final metrics)``.
 
     Everything that can be checked before work starts is checked first (task name, config,
-    device, run directory). A failure after that marks the run ``failed`` in ``status.json``.
+    device, seed, run directory and the files a resume reads). A failure after that marks the
+    run ``failed`` (``interrupted`` on Ctrl-C or SIGTERM), or removes it when it had written
+    nothing worth keeping; see :class:`flow_core.rundir.RunDirectory`.
     """
     registry = registry or get_registry()
     with using_registry(registry):
@@ -314,10 +280,11 @@ def _execute(
     config = resolution.config
     plan = plan_run(task, resolution, registry, where)
     torch_device = resolve_device(device)
+    seed_everything(seed)  # checks the seed before any directory is made
     dist = init_distributed(torch_device)
 
-    run_dir = prepare_run_dir(task_name, out, resume, runs_root) if dist.is_main else None
-    run_dir = Path(broadcast_object(str(run_dir) if run_dir else "", src=0))
+    run = open_run(task_name, out, resume, runs_root) if dist.is_main else None
+    run_dir = Path(broadcast_object(str(run.path) if run else "", src=0))
     record = {
         "task": task_name,
         "seed": seed,
@@ -327,35 +294,45 @@ def _execute(
         "options": plan.options,
     }
     if resume:
-        _check_resumable(run_dir, record)
-    if dist.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        write_json(run_dir / "config.json", record)
-        write_json(run_dir / "status.json", {"state": "running", "started": timestamp()})
-
-    ctx = RunContext(
-        task_name, config, run_dir, torch_device, seed, resume, registry, dist, show_progress, plan
-    )
-    seed_everything(seed)
+        try:
+            _check_resumable(run_dir, record)
+        except BaseException:
+            if run is not None:
+                run.unlock()
+            raise
     try:
-        metrics = check_metrics(task.run(config, ctx), task_name)
-    except BaseException as error:
-        if dist.is_main:
-            cause = f"{type(error).__name__}: {error}".strip().rstrip(":")
-            write_json(
-                run_dir / "status.json", {"state": "failed", "error": cause, "ended": timestamp()}
+        with sigterm_interrupts():
+            if run is not None:
+                run.start(record)
+            ctx = RunContext(
+                task_name,
+                config,
+                run_dir,
+                torch_device,
+                seed,
+                resume,
+                registry,
+                dist,
+                show_progress,
+                plan,
             )
+            seed_everything(seed)
+            metrics = check_metrics(task.run(config, ctx), task_name)
+            cleanup()
+            if dist.is_main:
+                write_json(run_dir / "metrics.json", metrics)
+                header = {
+                    "task": task_name,
+                    "seed": seed,
+                    "device": str(torch_device),
+                    "processes": dist.world_size,
+                    "run directory": str(run_dir),
+                }
+                ctx.report.write(metrics, header)
+    except BaseException as error:
+        if run is not None:
+            run.abandon(error)
         raise
-    cleanup()
-    if dist.is_main:
-        write_json(run_dir / "metrics.json", metrics)
-        header = {
-            "task": task_name,
-            "seed": seed,
-            "device": str(torch_device),
-            "processes": dist.world_size,
-            "run directory": str(run_dir),
-        }
-        ctx.report.write(metrics, header)
-        write_json(run_dir / "status.json", {"state": "finished", "ended": timestamp()})
+    if run is not None:
+        run.finish()
     return run_dir, metrics

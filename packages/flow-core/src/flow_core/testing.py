@@ -89,19 +89,20 @@ def _check_task(name: str, task_cls: Any) -> list[str]:
 
 def run_task(
     name: str,
-    out_dir: Path,
+    out_dir: str | Path,
     overrides: Mapping[str, object] | None = None,
     seed: int = 0,
     registry: Registry | None = None,
 ) -> dict[str, float]:
-    """Run task ``name`` into ``out_dir`` (as ``flow run`` would) and return its metrics."""
+    """Run task ``name`` into ``out_dir`` (a ``str`` or ``Path``, as ``flow run`` would) and
+    return its metrics."""
     from flow_core.runner import execute
 
     sets = [(k, str(v)) for k, v in (overrides or {}).items()]
     _, metrics = execute(
         name,
         overrides=sets,
-        out=out_dir,
+        out=Path(out_dir),
         device="cpu",
         seed=seed,
         registry=registry,
