@@ -18,7 +18,7 @@ def test_plugin_conforms():
 def test_components_are_registered_under_the_core_names():
     registry = isolated_registry(flow_norms.plugin)
     assert registry.names("norm") == ["batch", "layer", "power", "rms"]
-    assert registry.names("optimizer") == ["adamp", "sgdp"]
+    assert registry.names("optimizer") == ["adam", "adamp", "adamw", "sgd", "sgdp"]  # + core's
     assert "norms.lm" in registry.names("task")
 
 
