@@ -5,6 +5,8 @@ A run directory holds ``config.json`` (the resolved config), ``status.json`` (``
 ``completed`` or ``failed`` with the cause, so an interrupted run is never mistaken for a
 finished one), ``metrics.jsonl`` (one line per logged step), ``metrics.json`` (final metrics),
 ``report.md`` with ``figures/``, and ``checkpoints/``. Under torchrun only rank 0 writes.
+Metrics and figures also go to the loggers chosen with ``--set loggers=...`` (see
+:mod:`flow_core.loggers`); they are closed when the run ends, also when it fails.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import inspect
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -33,6 +35,15 @@ from flow_core.gpu import (
     resolve_device,
     seed_everything,
 )
+from flow_core.loggers import (
+    ALWAYS_ON,
+    LoggerSet,
+    check_loggers,
+    logger_names,
+    open_loggers,
+    take_loggers_option,
+)
+from flow_core.loggers.jsonl import JsonlLogger
 from flow_core.registry import Registry, get_registry
 from flow_core.report import Report
 
@@ -64,10 +75,14 @@ class RunContext:
     registry: Registry
     dist: DistInfo
     show_progress: bool = True
+    logger_set: LoggerSet | None = None
     report: Report = field(init=False)
+    loggers: LoggerSet = field(init=False)
 
     def __post_init__(self) -> None:
         self.report = Report(self.out_dir, f"flow run {self.task_name}")
+        jsonl_only = LoggerSet({ALWAYS_ON: JsonlLogger(self.out_dir)})
+        self.loggers = self.logger_set if self.logger_set is not None else jsonl_only
 
     @property
     def is_main(self) -> bool:
@@ -103,34 +118,19 @@ class RunContext:
         return component
 
     def log(self, step: int, metrics: Mapping[str, float], stage: str = "") -> None:
-        """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only).
+        """Send one step's metrics to the run's loggers (rank 0 only): always a line
+        ``{"step": step, **metrics}`` in ``metrics.jsonl``.
 
         ``stage`` names a training stage of a multi-stage task (``teacher``, ``reflow-1``);
         it is recorded in the line so that resuming one stage leaves the others' lines alone.
         """
-        if not self.is_main:
-            return
-        record: dict[str, Any] = {"step": step}
-        if stage:
-            record["stage"] = stage
-        record.update({k: float(v) for k, v in metrics.items()})
-        line = json.dumps(record)
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        if self.is_main:
+            self.loggers.log_metrics(step, metrics, stage)
 
     def truncate_log(self, after_step: int, stage: str = "") -> None:
         """Drop the lines of ``stage`` logged after ``after_step`` (used when resuming)."""
-        path = self.out_dir / "metrics.jsonl"
-        if not self.is_main or not path.exists():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)
-            if record.get("stage", "") != stage or record.get("step", 0) <= after_step:
-                kept.append(line)
-        path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        if self.is_main:
+            self.loggers.truncate(after_step, stage)
 
     def progress(self, total: int, desc: str, initial: int = 0) -> tqdm[Any]:
         """A progress bar on stderr (silent on non-main ranks or when disabled)."""
@@ -231,6 +231,14 @@ def _check_component_names(config: Any, registry: Registry) -> None:
         raise ConfigError(f"these components do not fit together: {described}")
 
 
+def _resumed_loggers(run_dir: Path, requested: list[str]) -> list[str]:
+    """On ``--resume`` without ``loggers``, the loggers recorded in the run's ``config.json``."""
+    if requested:
+        return requested
+    previous = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    return [str(name) for name in previous.get("loggers", [])]
+
+
 def execute(
     task_name: str,
     *,
@@ -243,30 +251,40 @@ def execute(
     registry: Registry | None = None,
     show_progress: bool = True,
     runs_root: Path = Path("runs"),
+    loggers: Sequence[str] = (),
 ) -> tuple[Path, dict[str, float]]:
     """Resolve, run and record one task; return ``(run directory, final metrics)``.
 
     Everything that can be checked before work starts is checked first (task name, config,
-    device, run directory). A failure after that marks the run ``failed`` in ``status.json``.
+    loggers and their dependencies, device, run directory). A failure after that marks the
+    run ``failed`` in ``status.json``. ``loggers`` adds to those named by a ``loggers`` key
+    in ``overrides`` or the config file; ``jsonl`` is always on.
     """
     registry = registry or get_registry()
     task_cls = registry.load("task", task_name)
     where = f" for task {task_name!r}"
     file_values = load_toml(config_file) if config_file is not None else None
+    overrides, file_values, named = take_loggers_option(overrides, file_values)
+    chosen = [*loggers, *named]
     config = resolve_config(
         task_cls.Config, file_values=file_values, overrides=overrides, where=where
     )
     _check_component_names(config, registry)
+    check_loggers(chosen, registry)
     torch_device = resolve_device(device)
     dist = init_distributed(torch_device)
 
     run_dir = prepare_run_dir(task_name, out, resume, runs_root) if dist.is_main else None
     run_dir = Path(broadcast_object(str(run_dir) if run_dir else "", src=0))
+    if resume:
+        chosen = _resumed_loggers(run_dir, chosen)
+        check_loggers(chosen, registry)
     record = {
         "task": task_name,
         "seed": seed,
         "device": str(torch_device),
         "world_size": dist.world_size,
+        "loggers": logger_names(chosen),
         "config": config_to_dict(config),
     }
     if resume:
@@ -276,12 +294,23 @@ def execute(
         _write_json(run_dir / "config.json", record)
         _write_json(run_dir / "status.json", {"state": "running", "started": _timestamp()})
 
+    logger_set = open_loggers(chosen, run_dir, registry, record) if dist.is_main else None
     ctx = RunContext(
-        task_name, config, run_dir, torch_device, seed, resume, registry, dist, show_progress
+        task_name,
+        config,
+        run_dir,
+        torch_device,
+        seed,
+        resume,
+        registry,
+        dist,
+        show_progress,
+        logger_set=logger_set or LoggerSet({}),
     )
     seed_everything(seed)
     try:
         metrics = _check_metrics(task_cls().run(config, ctx), task_name)
+        ctx.loggers.log_figures(ctx.report.figures)
     except BaseException as error:
         if dist.is_main:
             cause = f"{type(error).__name__}: {error}".strip().rstrip(":")
@@ -289,6 +318,8 @@ def execute(
                 run_dir / "status.json", {"state": "failed", "error": cause, "ended": _timestamp()}
             )
         raise
+    finally:
+        ctx.loggers.close()
     cleanup()
     if dist.is_main:
         _write_json(run_dir / "metrics.json", metrics)
