@@ -62,6 +62,19 @@ def test_mlflow_store_holds_the_jsonl_losses_params_and_figure(both):
     assert figures == ["figures/samples.png"]
 
 
+def test_resume_reuses_the_recorded_loggers_and_the_same_mlflow_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    sets = [*TINY_SETS, "--set", "steps=10", "--out", str(run), "--no-progress"]
+    assert main(["run", "core.toy2d", *sets, "--set", "loggers=mlflow,tensorboard"]) == 0
+    assert main(["run", "core.toy2d", *sets, "--resume"]) == 0, capsys.readouterr().err
+    record = json.loads((run / "config.json").read_text())
+    assert record["loggers"] == ["jsonl", "mlflow", "tensorboard"]
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2
+    client = MlflowClient(tracking_uri=(run / "mlruns").resolve().as_uri())
+    (only,) = client.search_runs([client.get_experiment_by_name("core.toy2d").experiment_id])
+    assert only.info.status == "FINISHED" and only.data.params["steps"] == "10"
+
+
 def test_the_choice_is_recorded_and_jsonl_stays_alone_by_default(both, tmp_path):
     record = json.loads((both / "config.json").read_text())
     assert record["loggers"] == ["jsonl", "tensorboard", "mlflow"]

@@ -3,7 +3,8 @@
 The experiment is the task's name and the MLflow run is named after the run directory; the
 flat config becomes the run's params (and ``config.json`` an artifact), metrics are logged
 with the stage as a prefix (``teacher/loss``), and figures are artifacts under ``figures/``.
-Resuming a run continues the same MLflow run. Needs ``pip install 'flow-core[mlflow]'``.
+Resuming a run continues the same MLflow run and keeps its params (MLflow refuses to change a
+param, and a resume may run on another device). Needs ``pip install 'flow-core[mlflow]'``.
 
 MLflow 3 keeps its file store in maintenance mode and refuses it unless the environment
 variable ``MLFLOW_ALLOW_FILE_STORE`` is true; this logger sets it for its own process when it
@@ -39,6 +40,7 @@ class MlflowLogger:
         self._client = tracking.MlflowClient(tracking_uri=self.store.as_uri())
         self._run_name = run_dir.name
         self._run_id: str | None = None
+        self._resumed = False
 
     @staticmethod
     def check_available() -> None:
@@ -54,16 +56,20 @@ class MlflowLogger:
             )
             # The store belongs to one run directory, so it holds at most this one run.
             earlier = self._client.search_runs([experiment_id], max_results=1)
-            run = earlier[0] if earlier else None
-            if run is None:
+            self._resumed = bool(earlier)
+            if earlier:
+                self._run_id = str(earlier[0].info.run_id)
+                self._client.update_run(self._run_id, status="RUNNING")
+            else:
                 run = self._client.create_run(experiment_id, run_name=self._run_name)
-            self._run_id = str(run.info.run_id)
+                self._run_id = str(run.info.run_id)
         return self._run_id
 
     def log_config(self, config: Mapping[str, Any]) -> None:
         run_id = self._run(str(config.get("task", "flow")))
-        for key, value in flat_items(config).items():
-            self._client.log_param(run_id, key, str(value))
+        if not self._resumed:
+            for key, value in flat_items(config).items():
+                self._client.log_param(run_id, key, str(value))
         self._client.log_dict(run_id, dict(config), "config.json")
 
     def log_metrics(self, step: int, metrics: Mapping[str, float], stage: str = "") -> None:
