@@ -15,8 +15,8 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 
 from flow_core import FLOW_PLUGIN_API, Component, hookimpl
 from flow_core.cli import main
-from flow_core.errors import ConfigError
-from flow_core.loggers import LoggerSet, take_loggers_option
+from flow_core.errors import ConfigError, PluginError
+from flow_core.loggers import LoggerSet, open_loggers, take_loggers_option
 from flow_core.runner import execute
 from flow_core.testing import isolated_registry, run_task
 
@@ -178,6 +178,20 @@ def test_logger_set_closes_every_logger_when_one_fails(tmp_path, monkeypatch):
     with pytest.raises(OSError, match="disk full"):
         loggers.close()
     assert Recorder.calls[-1] == ("close",)
+
+
+def test_a_logger_without_the_protocol_methods_is_refused(registry, tmp_path, monkeypatch):
+    class Incomplete:
+        def __init__(self, run_dir):
+            Recorder.calls.append(("open", run_dir.name))
+
+        def close(self):
+            Recorder.calls.append(("close",))
+
+    monkeypatch.setattr(sys.modules["fake_recorder_plugin"], "Recorder", Incomplete)
+    with pytest.raises(PluginError, match="logger 'recorder' .*lacks a method"):
+        open_loggers(["recorder"], tmp_path, registry, {"task": "t"})
+    assert Recorder.calls == [("open", tmp_path.name), ("close",)]  # closed again
 
 
 def test_loggers_option_from_set_and_config_file():

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from flow_core.errors import ConfigError
+from flow_core.errors import ConfigError, PluginError
 from flow_core.loggers.base import Logger
 
 if TYPE_CHECKING:
@@ -141,11 +141,20 @@ class LoggerSet:
 def open_loggers(
     names: Sequence[str], run_dir: Path, registry: Registry, config_record: Mapping[str, Any]
 ) -> LoggerSet:
-    """Construct ``jsonl`` and the named loggers on ``run_dir`` and log ``config_record``."""
+    """Construct ``jsonl`` and the named loggers on ``run_dir`` and log ``config_record``.
+
+    Raises:
+        PluginError: a logger class builds an object without the :class:`Logger` methods.
+    """
     opened: dict[str, Logger] = {}
     try:
         for name, cls in check_loggers(names, registry).items():
-            opened[name] = cls(run_dir)
+            opened[name] = logger = cls(run_dir)
+            if not isinstance(logger, Logger):
+                raise PluginError(
+                    f"logger {name!r} ({cls.__module__}.{cls.__qualname__}) lacks a method of"
+                    " flow_core.loggers.Logger: log_metrics, log_figure, log_config, close"
+                )
         loggers = LoggerSet(opened)
         loggers.log_config(config_record)
     except BaseException:
