@@ -18,7 +18,7 @@ from flow_core.cli import main
 from flow_core.errors import ConfigError, PluginError
 from flow_core.loggers import LoggerSet, open_loggers, take_loggers_option
 from flow_core.runner import execute
-from flow_core.testing import isolated_registry, run_task
+from flow_core.testing import check_plugin, isolated_registry, run_task
 
 TINY = {"steps": 20, "eval_samples": 64, "likelihood": "false", "hidden": 16, "log_every": 5}
 TINY_SETS = [arg for k, v in TINY.items() for arg in ("--set", f"{k}={v}")]
@@ -192,6 +192,14 @@ def test_a_logger_without_the_protocol_methods_is_refused(registry, tmp_path, mo
     with pytest.raises(PluginError, match="logger 'recorder' .*lacks a method"):
         open_loggers(["recorder"], tmp_path, registry, {"task": "t"})
     assert Recorder.calls == [("open", tmp_path.name), ("close",)]  # closed again
+
+
+def test_check_plugin_names_a_logger_without_the_protocol_methods(registry, monkeypatch):
+    module = sys.modules["fake_recorder_plugin"]
+    check_plugin(module)  # the complete Recorder passes
+    monkeypatch.setattr(module, "Recorder", type("Mute", (), {"close": lambda self: None}))
+    with pytest.raises(AssertionError, match="lacks the Logger method.*log_config, log_figure"):
+        check_plugin(module)
 
 
 def test_loggers_option_from_set_and_config_file():

@@ -8,7 +8,7 @@ imported only when chosen). A run picks them with ``--set loggers=tensorboard,ml
 
 from __future__ import annotations
 
-from flow_core.loggers.base import Logger, require
+from flow_core.loggers.base import LOGGER_METHODS, Logger, require
 from flow_core.loggers.fanout import (
     ALWAYS_ON,
     LoggerSet,
@@ -20,6 +20,7 @@ from flow_core.loggers.fanout import (
 
 __all__ = [
     "ALWAYS_ON",
+    "LOGGER_METHODS",
     "Logger",
     "LoggerSet",
     "check_loggers",

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from flow_core.errors import UsageError
 
-__all__ = ["Logger", "flat_items", "require", "stage_key"]
+__all__ = ["LOGGER_METHODS", "Logger", "flat_items", "require", "stage_key"]
 
 
 @runtime_checkable
@@ -33,6 +33,12 @@ class Logger(Protocol):
 
     def close(self) -> None:
         """Flush and release everything; called once at the end of the run, also on failure."""
+
+
+LOGGER_METHODS: tuple[str, ...] = tuple(
+    sorted(name for name, value in vars(Logger).items() if callable(value) and name[0] != "_")
+)
+"""The methods every logger has: ``close``, ``log_config``, ``log_figure``, ``log_metrics``."""
 
 
 def require(module: str, logger: str, requirement: str) -> Any:

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from flow_core.errors import ConfigError, PluginError
-from flow_core.loggers.base import Logger
+from flow_core.loggers.base import LOGGER_METHODS, Logger
 
 if TYPE_CHECKING:
     from flow_core.registry import Registry
@@ -153,7 +153,7 @@ def open_loggers(
             if not isinstance(logger, Logger):
                 raise PluginError(
                     f"logger {name!r} ({cls.__module__}.{cls.__qualname__}) lacks a method of"
-                    " flow_core.loggers.Logger: log_metrics, log_figure, log_config, close"
+                    f" flow_core.loggers.Logger: {', '.join(LOGGER_METHODS)}"
                 )
         loggers = LoggerSet(opened)
         loggers.log_config(config_record)
