@@ -33,25 +33,30 @@ TORCH = os.environ.get("FLOW_TORCH_SPEC", "torch==2.13.0")
 STRICT = {"FLOW_STRICT_PLUGINS": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
 
 
-def _install(session: nox.Session, *packages: str) -> None:
-    """Torch first, then flow-core and the named packages (editable, with test extras)."""
+def _install(session: nox.Session, *packages: str, loggers: bool = False) -> None:
+    """Torch first, then flow-core and the named packages (editable, with test extras).
+
+    ``loggers`` adds core's optional experiment loggers (TensorBoard, MLflow), which core's
+    own tests need; plugin sessions leave them out.
+    """
     session.install(TORCH)
     targets = ["core", *[p for p in packages if p != "core"]]
-    session.install(*[arg for p in targets for arg in ("-e", f"packages/flow-{p}[test]")])
+    extras = {p: "test" for p in targets} | ({"core": "test,loggers"} if loggers else {})
+    session.install(*[arg for p in targets for arg in ("-e", f"packages/flow-{p}[{extras[p]}]")])
 
 
 @nox.session
 @nox.parametrize("package", [nox.param(p, id=p, tags=[p]) for p in PACKAGES])
 def tests(session: nox.Session, package: str) -> None:
     """One package's tests, in an environment with only flow-core and that package."""
-    _install(session, package)
+    _install(session, package, loggers=package == "core")
     session.run("pytest", f"packages/flow-{package}/tests", *session.posargs, env=STRICT)
 
 
 @nox.session(tags=PACKAGES)
 def integration(session: nox.Session) -> None:
     """Every package installed: the root tests/ and, against all plugins, the core suite."""
-    _install(session, *PACKAGES)
+    _install(session, *PACKAGES, loggers=True)
     session.run("pytest", "tests", "packages/flow-core/tests", *session.posargs, env=STRICT)
 
 

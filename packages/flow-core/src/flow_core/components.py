@@ -15,7 +15,15 @@ from flow_core.errors import PluginError
 
 __all__ = ["KINDS", "Component", "check_name", "import_target"]
 
-KINDS: tuple[str, ...] = ("flow", "objective", "sampler", "task", "norm", "optimizer")
+KINDS: tuple[str, ...] = (
+    "flow",
+    "objective",
+    "sampler",
+    "task",
+    "norm",
+    "optimizer",
+    "logger",
+)
 """The registry kinds, each with a hook ``flow_register_<kind>s``."""
 
 _KEBAB = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")

@@ -15,6 +15,7 @@ from flow_core.components import Component
 
 __all__ = [
     "flow_register_flows",
+    "flow_register_loggers",
     "flow_register_norms",
     "flow_register_objectives",
     "flow_register_optimizers",
@@ -64,3 +65,17 @@ def flow_register_norms() -> list[Component]:  # type: ignore[empty-body]
 @hookspec
 def flow_register_optimizers() -> list[Component]:  # type: ignore[empty-body]
     """Return optimizers that any task can select (``optimizer=adamp``)."""
+
+
+@hookspec
+def flow_register_loggers() -> list[Component]:  # type: ignore[empty-body]
+    """Return experiment loggers that any run can select (``--set loggers=tensorboard``).
+
+    A logger class is constructed as ``cls(run_dir)`` and satisfies
+    :class:`flow_core.loggers.Logger`; it may define a static ``check_available()`` that raises
+    :class:`flow_core.errors.UsageError` when its library is missing. Example::
+
+        @hookimpl
+        def flow_register_loggers():
+            return [Component("wandb", "flow_wandb.logger:WandbLogger", "Weights & Biases")]
+    """

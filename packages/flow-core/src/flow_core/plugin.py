@@ -141,3 +141,24 @@ def flow_register_tasks() -> list[Component]:
             "train a flow on a 2-D target with any registered objective and sampler",
         ),
     ]
+
+
+@hookimpl
+def flow_register_loggers() -> list[Component]:
+    return [
+        Component(
+            "jsonl",
+            "flow_core.loggers.jsonl:JsonlLogger",
+            "one JSON line per logged step in <run>/metrics.jsonl (always on)",
+        ),
+        Component(
+            "tensorboard",
+            "flow_core.loggers.tensorboard:TensorBoardLogger",
+            "TensorBoard event files in <run>/tensorboard/ (pip install 'flow-core[tensorboard]')",
+        ),
+        Component(
+            "mlflow",
+            "flow_core.loggers.mlflow:MlflowLogger",
+            "MLflow local file store in <run>/mlruns/ (pip install 'flow-core[mlflow]')",
+        ),
+    ]

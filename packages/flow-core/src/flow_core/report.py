@@ -46,6 +46,7 @@ class Report:
         self.out_dir = out_dir
         self.title = title
         self._sections: list[str] = []
+        self._figures: list[Path] = []
 
     def add_text(self, markdown: str) -> None:
         """Append a paragraph of markdown."""
@@ -61,8 +62,14 @@ class Report:
             raise ValueError(f"figure filename must be a bare '*.png' name, got {filename!r}")
         path = self.out_dir / "figures" / filename
         path.parent.mkdir(parents=True, exist_ok=True)
+        self._figures.append(path)
         self._sections.append(f"![{caption}](figures/{filename})\n\n_{caption}_\n")
         return path
+
+    @property
+    def figures(self) -> list[Path]:
+        """The paths reserved by :meth:`add_figure`, in order (some may not be saved yet)."""
+        return list(self._figures)
 
     def render(self, metrics: Mapping[str, float], header: Mapping[str, Any]) -> str:
         """The whole report as markdown: header facts, final metrics, then the sections."""

@@ -5,14 +5,15 @@ A run directory holds ``config.json`` (the resolved config), ``status.json`` (``
 then ``finished``, ``failed`` with the cause, or ``interrupted``; see
 :mod:`flow_core.rundir`, which owns the directory, its lock and its states), ``metrics.jsonl``
 (one line per logged step), ``metrics.json`` (final metrics), ``report.md`` with
-``figures/``, and ``checkpoints/``. Under torchrun only rank 0 writes.
+``figures/``, and ``checkpoints/``. Under torchrun only rank 0 writes. Metrics and figures
+also go to the loggers chosen with ``--set loggers=...`` (see :mod:`flow_core.loggers`); they
+are closed when the run ends, also when it fails.
 """
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,15 @@ from flow_core.gpu import (
     resolve_device,
     seed_everything,
 )
+from flow_core.loggers import (
+    ALWAYS_ON,
+    LoggerSet,
+    check_loggers,
+    logger_names,
+    open_loggers,
+    take_loggers_option,
+)
+from flow_core.loggers.jsonl import JsonlLogger
 from flow_core.options import construct, walk_fields
 from flow_core.registry import Registry, get_registry, using_registry
 from flow_core.report import Report
@@ -40,7 +50,6 @@ from flow_core.rundir import (
     read_json,
     sigterm_interrupts,
     write_json,
-    write_text,
 )
 
 __all__ = ["RunContext", "check_metrics", "execute"]
@@ -61,6 +70,8 @@ class RunContext:
             run's weights are reused: then :func:`flow_core.training.train` loads each stage's
             newest checkpoint instead of training, and nothing is written to the run.
         run_dir: the run whose checkpoints are read (``out_dir`` when training).
+        logger_set: the loggers the run opened (default: ``metrics.jsonl`` in ``out_dir``);
+            ``loggers`` is the set in use.
         report: the run's ``report.md`` under construction.
     """
 
@@ -76,10 +87,14 @@ class RunContext:
     plan: RunPlan = field(default_factory=RunPlan)
     mode: str = "train"
     run_dir: Path | None = None
+    logger_set: LoggerSet | None = None
     report: Report = field(init=False)
+    loggers: LoggerSet = field(init=False)
 
     def __post_init__(self) -> None:
         self.report = Report(self.out_dir, f"flow {self._verb} {self.task_name}")
+        jsonl_only = LoggerSet({ALWAYS_ON: JsonlLogger(self.out_dir)})
+        self.loggers = self.logger_set if self.logger_set is not None else jsonl_only
 
     @property
     def _verb(self) -> str:
@@ -141,34 +156,19 @@ class RunContext:
             raise ConfigError(f"{info.kind} {chosen_name!r} ({role}): {error}") from None
 
     def log(self, step: int, metrics: Mapping[str, float], stage: str = "") -> None:
-        """Append one line ``{"step": step, **metrics}`` to ``metrics.jsonl`` (rank 0 only).
+        """Send one step's metrics to the run's loggers (rank 0 only): always a line
+        ``{"step": step, **metrics}`` in ``metrics.jsonl``.
 
         ``stage`` names a training stage of a multi-stage task (``teacher``, ``reflow-1``);
         it is recorded in the line so that resuming one stage leaves the others' lines alone.
         """
-        if not self.is_main:
-            return
-        record: dict[str, Any] = {"step": step}
-        if stage:
-            record["stage"] = stage
-        record.update({k: float(v) for k, v in metrics.items()})
-        line = json.dumps(record)
-        with open(self.out_dir / "metrics.jsonl", "a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
+        if self.is_main:
+            self.loggers.log_metrics(step, metrics, stage)
 
     def truncate_log(self, after_step: int, stage: str = "") -> None:
         """Drop the lines of ``stage`` logged after ``after_step`` (used when resuming)."""
-        path = self.out_dir / "metrics.jsonl"
-        if not self.is_main or not path.exists():
-            return
-        kept = []
-        for line in path.read_text(encoding="utf-8").splitlines():
-            if not line.strip():
-                continue
-            record = json.loads(line)  # checked before the run started (rundir.check_log)
-            if record.get("stage", "") != stage or record.get("step", 0) <= after_step:
-                kept.append(line)
-        write_text(path, "".join(line + "\n" for line in kept))
+        if self.is_main:
+            self.loggers.truncate(after_step, stage)
 
     def progress(self, total: int, desc: str, initial: int = 0) -> tqdm[Any]:
         """A progress bar on stderr (silent on non-main ranks or when disabled)."""
@@ -221,6 +221,15 @@ def _check_resumable(out: Path, record: Mapping[str, Any]) -> None:
         )
 
 
+def _resumed_loggers(run_dir: Path, requested: list[str]) -> list[str]:
+    """On ``--resume`` without ``loggers``, the loggers recorded in the run's ``config.json``."""
+    if requested:
+        return requested
+    previous = read_json(run_dir / CONFIG, "the run's resolved config")
+    named = previous.get("loggers", []) if isinstance(previous, dict) else []
+    return [str(name) for name in named]
+
+
 def execute(
     task_name: str,
     *,
@@ -233,8 +242,12 @@ def execute(
     registry: Registry | None = None,
     show_progress: bool = True,
     runs_root: Path = Path("runs"),
+    loggers: Sequence[str] = (),
 ) -> tuple[Path, dict[str, float]]:
     """Resolve, run and record one task; return ``(run directory, final metrics)``.
+
+    ``loggers`` adds to those named by a ``loggers`` key in ``overrides`` or the config file;
+    ``jsonl`` is always on.
 
     Everything that can be checked before work starts is checked first (task name, config,
     device, seed, run directory and the files a resume reads). A failure after that marks the
@@ -254,6 +267,7 @@ def execute(
             registry=registry,
             show_progress=show_progress,
             runs_root=runs_root,
+            loggers=loggers,
         )
 
 
@@ -269,11 +283,15 @@ def _execute(
     registry: Registry,
     show_progress: bool,
     runs_root: Path,
+    loggers: Sequence[str],
 ) -> tuple[Path, dict[str, float]]:
     task_cls = registry.load("task", task_name)
     task = task_cls()
     where = f" for task {task_name!r}"
     file_values = load_toml(config_file) if config_file is not None else None
+    overrides, file_values, named = take_loggers_option(overrides, file_values)
+    chosen = [*loggers, *named]
+    check_loggers(chosen, registry)
     resolution = resolve_settings(
         task_cls.Config, file_values=file_values, overrides=overrides, where=where
     )
@@ -285,11 +303,20 @@ def _execute(
 
     run = open_run(task_name, out, resume, runs_root) if dist.is_main else None
     run_dir = Path(broadcast_object(str(run.path) if run else "", src=0))
+    if resume:
+        try:
+            chosen = _resumed_loggers(run_dir, chosen)
+            check_loggers(chosen, registry)
+        except BaseException:
+            if run is not None:
+                run.unlock()
+            raise
     record = {
         "task": task_name,
         "seed": seed,
         "device": str(torch_device),
         "world_size": dist.world_size,
+        "loggers": logger_names(chosen),
         "config": config_to_dict(config),
         "options": plan.options,
     }
@@ -300,10 +327,12 @@ def _execute(
             if run is not None:
                 run.unlock()
             raise
+    logger_set: LoggerSet | None = None
     try:
         with sigterm_interrupts():
             if run is not None:
                 run.start(record)
+            logger_set = open_loggers(chosen, run_dir, registry, record) if run else LoggerSet({})
             ctx = RunContext(
                 task_name,
                 config,
@@ -315,9 +344,11 @@ def _execute(
                 dist,
                 show_progress,
                 plan,
+                logger_set=logger_set,
             )
             seed_everything(seed)
             metrics = check_metrics(task.run(config, ctx), task_name)
+            ctx.loggers.log_figures(ctx.report.figures)
             cleanup()
             if dist.is_main:
                 write_json(run_dir / "metrics.json", metrics)
@@ -333,6 +364,9 @@ def _execute(
         if run is not None:
             run.abandon(error)
         raise
+    finally:
+        if logger_set is not None:
+            logger_set.close()
     if run is not None:
         run.finish()
     return run_dir, metrics

@@ -66,6 +66,8 @@ def check_plugin(module: types.ModuleType) -> None:
             problems.append(f"{entry.kind} {entry.name!r} has an empty summary")
         if entry.kind == "task":
             problems += _check_task(entry.name, obj)
+        if entry.kind == "logger":
+            problems += _check_logger(entry.name, obj)
     if problems:
         raise AssertionError(f"plugin {module.__name__}:\n  " + "\n  ".join(problems))
 
@@ -85,6 +87,15 @@ def _check_task(name: str, task_cls: Any) -> list[str]:
     if not callable(getattr(task_cls, "run", None)):
         problems.append(f"task {name!r} has no run(config, ctx) method")
     return problems
+
+
+def _check_logger(name: str, logger_cls: Any) -> list[str]:
+    from flow_core.loggers import LOGGER_METHODS
+
+    missing = [m for m in LOGGER_METHODS if not callable(getattr(logger_cls, m, None))]
+    if missing:
+        return [f"logger {name!r} lacks the Logger method(s) {', '.join(missing)}"]
+    return []
 
 
 def run_task(
