@@ -24,7 +24,16 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-SECTIONS = ("solvers", "reflow", "couplings", "meanflow", "grids", "scaling", "likelihood")
+SECTIONS = (
+    "solvers",
+    "reflow",
+    "couplings",
+    "meanflow",
+    "grids",
+    "scaling",
+    "likelihood",
+    "contract",
+)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -69,6 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         figures as figs,
     )
     from core_bench import (
+        sec_contract,
         sec_couplings,
         sec_grids,
         sec_likelihood,
@@ -94,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
         "grids": lambda: sec_grids.run(settings, zoo, the_targets),
         "scaling": lambda: sec_scaling.run(settings, the_targets),
         "likelihood": lambda: sec_likelihood.run(settings, zoo, the_targets),
+        "contract": lambda: sec_contract.run(settings),
     }
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
