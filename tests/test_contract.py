@@ -1,5 +1,6 @@
 """The task contract over every installed plugin: the shared training section on every task."""
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -7,6 +8,7 @@ import sys
 import pytest
 
 from flow_core.config import resolve_settings
+from flow_core.errors import ConfigError
 from flow_core.registry import get_registry, using_registry
 from flow_core.routing import plan_run
 
@@ -44,7 +46,21 @@ SHARED = [
 ]
 
 
-@pytest.mark.parametrize("task_name", _tasks())
+def _trains(task_name):
+    fields = dataclasses.fields(get_registry().load("task", task_name).Config)
+    return any(f.name == "train" for f in fields)
+
+
+TRAINING = [name for name in _tasks() if _trains(name)]
+LEARNING_FREE = [name for name in _tasks() if not _trains(name)]
+
+
+def test_the_learning_free_tasks_are_the_expected_ones():
+    assert set(LEARNING_FREE) <= {"sceneflow.icpflow", "sceneflow.optical"}
+    assert {"core.toy2d", "images.digits", "images.patches", "norms.lm"} <= set(TRAINING)
+
+
+@pytest.mark.parametrize("task_name", TRAINING)
 @pytest.mark.parametrize("settings", SHARED, ids=lambda s: ",".join(f"{k}={v}" for k, v in s))
 def test_every_task_accepts_every_shared_field(task_name, settings):
     registry = get_registry()
@@ -60,7 +76,17 @@ def test_every_task_accepts_every_shared_field(task_name, settings):
                 )
 
 
-@pytest.mark.parametrize("task_name", _tasks())
+@pytest.mark.parametrize("task_name", LEARNING_FREE)
+def test_a_task_that_trains_nothing_refuses_training_settings(task_name):
+    registry = get_registry()
+    task_cls = registry.load("task", task_name)
+    with using_registry(registry):
+        resolution = resolve_settings(task_cls.Config, overrides=[("optimizer", "adamw")])
+        with pytest.raises(ConfigError, match="trains nothing"):
+            plan_run(task_cls(), resolution, registry)
+
+
+@pytest.mark.parametrize("task_name", TRAINING)
 def test_every_task_shows_the_same_training_section(task_name):
     shown = subprocess.run(
         [sys.executable, "-m", "flow_core.cli", "info", task_name],

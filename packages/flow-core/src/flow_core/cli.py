@@ -206,6 +206,8 @@ def _print_task_config(registry: Registry, task_cls: Any) -> None:
             note += f"  (used when {info.when.text})"
         print(f"    {info.path}: {type_name(info.annotation)} = {info.default!r}{note}")
     training = [f for f in fields if f.path.startswith("train.")]
+    if not training:
+        print("  training section: none (this task trains nothing)")
     if training:
         print("  training section (--set train.KEY=value; KEY=value where no field above")
         print("  has that name):")

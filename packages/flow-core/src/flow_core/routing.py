@@ -19,6 +19,7 @@ component name of that kind and is checked against the registry.
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -222,6 +223,11 @@ def _route(
         targets = [role]
     else:
         targets = [role for role, cls in classes.items() if _accepts(cls, param)]
+        if not targets and not any(p.startswith("train.") for p in fields) and _shared(key):
+            raise ConfigError(
+                f"{key}={value!r}{where}: this task trains nothing (it has no training"
+                " section), so the training settings do not apply"
+            )
         if not targets:
             chosen = ", ".join(f"{k} {n!r}" for k, n in components.values()) or "none"
             error = unknown_key(key, [p for p in fields if "." not in p], where)
@@ -239,6 +245,13 @@ def _route(
 
 
 _INTERNAL = frozenset({"params", "time_grid", "perceptual"})
+
+
+def _shared(key: str) -> bool:
+    """Whether ``key`` names a field of the shared training section."""
+    from flow_core.training import TrainSettings
+
+    return key in {f.name for f in dataclasses.fields(TrainSettings)}
 
 
 def _when_text(info: FieldInfo) -> str:

@@ -66,6 +66,9 @@ def check_plugin(module: types.ModuleType) -> None:
             problems.append(f"{entry.kind} {entry.name!r} has an empty summary")
         if entry.kind == "task":
             problems += _check_task(entry.name, obj)
+            problems += _check_task_components(entry.name, obj, registry)
+        if entry.kind in ("flow", "objective", "sampler"):
+            problems += _check_model_kind(entry.kind, entry.name, obj)
         if entry.kind == "logger":
             problems += _check_logger(entry.name, obj)
     if problems:
@@ -86,6 +89,62 @@ def _check_task(name: str, task_cls: Any) -> list[str]:
         problems.append(f"task {name!r}: Config() fails with defaults: {error}")
     if not callable(getattr(task_cls, "run", None)):
         problems.append(f"task {name!r} has no run(config, ctx) method")
+    return problems
+
+
+def _check_model_kind(kind: str, name: str, obj: Any) -> list[str]:
+    """Flows, objectives and samplers declare the model kind the runner checks runs against,
+    and have the methods their protocol names (see :mod:`flow_core.protocols`)."""
+    from flow_core.protocols import MODEL_KINDS
+
+    problems: list[str] = []
+    model_kind = getattr(obj, "model_kind", None)
+    if model_kind not in MODEL_KINDS:
+        problems.append(
+            f"{kind} {name!r} declares model_kind={model_kind!r}; expected one of"
+            f" {', '.join(MODEL_KINDS)} (a class attribute)"
+        )
+    needed: tuple[str, ...] = {
+        "sampler": ("sample",),
+        "objective": ("__call__",),
+        "flow": ("forward",),
+    }[kind]
+    if model_kind == "invertible" and kind == "flow":
+        needed = ("forward", "inverse")
+    missing = [m for m in needed if not callable(getattr(obj, m, None))]
+    if missing:
+        problems.append(f"{kind} {name!r} lacks {', '.join(missing)}()")
+    prepare = getattr(obj, "prepare", None)
+    if kind == "objective" and prepare is not None and not callable(prepare):
+        problems.append(f"objective {name!r}: prepare must be a method prepare(teacher, grid)")
+    return problems
+
+
+def _check_task_components(name: str, task_cls: Any, registry: Registry) -> list[str]:
+    """The task's default config passes the runner's checks (components exist and agree),
+    and its training section, if any, is the shared one under the field ``train``."""
+    from flow_core.config import resolve_settings
+    from flow_core.errors import FlowError
+    from flow_core.registry import using_registry
+    from flow_core.routing import plan_run
+    from flow_core.training import TrainSettings
+
+    config_cls: Any = getattr(task_cls, "Config", None)
+    if not isinstance(config_cls, type) or not dataclasses.is_dataclass(config_cls):
+        return []
+    problems: list[str] = []
+    for f in dataclasses.fields(config_cls):
+        default = f.default_factory() if f.default_factory is not dataclasses.MISSING else None
+        if isinstance(default, TrainSettings) and f.name != "train":
+            problems.append(f"task {name!r}: the training section must be the field 'train'")
+    for method in ("components", "evaluate", "sample"):
+        if hasattr(task_cls, method) and not callable(getattr(task_cls, method)):
+            problems.append(f"task {name!r}: {method} must be a method")
+    try:
+        with using_registry(registry):
+            plan_run(task_cls(), resolve_settings(config_cls), registry)
+    except (FlowError, TypeError) as error:
+        problems.append(f"task {name!r}: its default config does not pass the run checks: {error}")
     return problems
 
 
