@@ -57,7 +57,7 @@ def test_mlflow_store_holds_the_jsonl_losses_params_and_figure(both):
     assert run.info.status == "FINISHED" and run.info.run_name == both.name
     history = client.get_metric_history(run.info.run_id, "loss")
     assert sorted((m.step, m.value) for m in history) == jsonl(both, "loss")
-    assert run.data.params["steps"] == "20" and run.data.params["task"] == "core.toy2d"
+    assert run.data.params["train.steps"] == "20" and run.data.params["task"] == "core.toy2d"
     figures = [a.path for a in client.list_artifacts(run.info.run_id, "figures")]
     assert figures == ["figures/samples.png"]
 
@@ -72,7 +72,7 @@ def test_resume_reuses_the_recorded_loggers_and_the_same_mlflow_run(tmp_path, ca
     assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) == 2
     client = MlflowClient(tracking_uri=(run / "mlruns").resolve().as_uri())
     (only,) = client.search_runs([client.get_experiment_by_name("core.toy2d").experiment_id])
-    assert only.info.status == "FINISHED" and only.data.params["steps"] == "10"
+    assert only.info.status == "FINISHED" and only.data.params["train.steps"] == "10"
 
 
 def test_the_choice_is_recorded_and_jsonl_stays_alone_by_default(both, tmp_path):
@@ -129,7 +129,7 @@ def registry(monkeypatch):
         lambda: [Component("recorder", "fake_recorder_plugin:Recorder", "records calls")]
     )
     module.flow_register_tasks = hookimpl(
-        lambda: [Component("fake.boom", "fake_recorder_plugin:Boom", "fails")]
+        lambda: [Component("fake-recorder-plugin.boom", "fake_recorder_plugin:Boom", "fails")]
     )
     monkeypatch.setitem(sys.modules, "fake_recorder_plugin", module)
     monkeypatch.setattr(Recorder, "calls", [])
@@ -156,7 +156,7 @@ def test_a_plugin_logger_gets_config_metrics_figures_and_close_and_resume_reuses
 def test_loggers_are_closed_when_the_task_fails(registry, tmp_path):
     with pytest.raises(RuntimeError, match="boom"):
         execute(
-            "fake.boom",
+            "fake-recorder-plugin.boom",
             out=tmp_path / "r",
             device="cpu",
             registry=registry,

@@ -1,8 +1,9 @@
 """The ``mlflow`` logger: a local MLflow file store under ``<run>/mlruns/``.
 
 The experiment is the task's name and the MLflow run is named after the run directory; the
-flat config becomes the run's params (and ``config.json`` an artifact), metrics are logged
-with the stage as a prefix (``teacher/loss``), and figures are artifacts under ``figures/``.
+config becomes the run's params (nested sections as dotted keys, ``train.lr``) and
+``config.json`` an artifact; metrics are logged with the stage as a prefix (``teacher/loss``),
+and figures are artifacts under ``figures/``.
 Resuming a run continues the same MLflow run and keeps its params (MLflow refuses to change a
 param, and a resume may run on another device). Needs ``pip install 'flow-core[mlflow]'``.
 
