@@ -1,0 +1,155 @@
+import math
+
+import numpy as np
+import pytest
+import torch
+from scipy.linalg import block_diag, null_space
+
+from flow_core.errors import ConfigError
+from flow_physics.data.pulsar import Pulsar
+from flow_physics.pta.hd import hellings_downs
+from flow_physics.pta.likelihood import PTALikelihood
+from flow_physics.pta.spectra import F_YR, SMBHB
+
+N_FREQ = 5
+
+
+def dense_log_likelihood(array, theta, correlation, red_noise=True, gamma_fixed=None):
+    """ln L built the slow way: C = N + F Phi F^T over the whole array, projected orthogonally
+    to every pulsar's timing model, then slogdet and solve."""
+    pulsars, tspan = array.pulsars, array.tspan
+    n_psr = len(pulsars)
+    freqs = np.arange(1, N_FREQ + 1) / tspan
+
+    def rho2(log10_a, gamma):
+        a = 10.0**log10_a
+        return a**2 * F_YR ** (gamma - 3) * freqs ** (-gamma) / (12 * math.pi**2) / tspan
+
+    offset = 2 * n_psr if red_noise else 0
+    gw_gamma = gamma_fixed if gamma_fixed is not None else theta[offset + 1]
+    gw = rho2(theta[offset], gw_gamma)
+    bases = []
+    for p in pulsars:
+        phase = 2 * math.pi * np.outer(p.toas, freqs)
+        basis = np.zeros((len(p.toas), 2 * N_FREQ))
+        basis[:, ::2], basis[:, 1::2] = np.sin(phase), np.cos(phase)
+        bases.append(basis)
+    phi = np.zeros((n_psr * 2 * N_FREQ, n_psr * 2 * N_FREQ))
+    for a, pa in enumerate(pulsars):
+        for b, pb in enumerate(pulsars):
+            if a == b:
+                corr = 1.0
+            elif correlation == "hd":
+                corr = hellings_downs(torch.tensor(pa.position @ pb.position)).item()
+            else:
+                corr = 0.0
+            block = corr * np.repeat(gw, 2)
+            if a == b and red_noise:
+                block = block + np.repeat(rho2(theta[2 * a], theta[2 * a + 1]), 2)
+            rows = slice(a * 2 * N_FREQ, (a + 1) * 2 * N_FREQ)
+            cols = slice(b * 2 * N_FREQ, (b + 1) * 2 * N_FREQ)
+            phi[rows, cols] = np.diag(block)
+    f_all = block_diag(*bases)
+    noise = np.diag(np.concatenate([(p.efac * p.toaerrs) ** 2 for p in pulsars]))
+    cov = noise + f_all @ phi @ f_all.T
+    g = block_diag(*[null_space(p.design_matrix.T) for p in pulsars])
+    r = np.concatenate([p.residuals for p in pulsars])
+    projected = g.T @ cov @ g
+    sign, logdet = np.linalg.slogdet(projected)
+    assert sign > 0
+    gr = g.T @ r
+    return (
+        -0.5 * gr @ np.linalg.solve(projected, gr)
+        - 0.5 * logdet
+        - 0.5 * len(gr) * math.log(2 * math.pi)
+    )
+
+
+def parameter_sets(likelihood, array, n, seed=0):
+    rng = np.random.default_rng(seed)
+    truth = likelihood.vector(array.truth).numpy()
+    return torch.tensor(truth + rng.normal(0.0, 0.4, (n, likelihood.n_params)))
+
+
+@pytest.mark.parametrize("correlation", ["curn", "hd"])
+def test_woodbury_equals_dense(small_array, correlation):
+    likelihood = PTALikelihood(
+        small_array.pulsars, n_freq=N_FREQ, correlation=correlation, tspan=small_array.tspan
+    )
+    assert 30 <= min(len(p.toas) for p in small_array.pulsars) <= 50
+    theta = parameter_sets(likelihood, small_array, 3)
+    fast = likelihood(theta).numpy()
+    slow = [dense_log_likelihood(small_array, row, correlation) for row in theta.numpy()]
+    np.testing.assert_allclose(fast, slow, rtol=1e-8)
+
+
+def test_without_red_noise_and_with_the_smbhb_spectrum(small_array):
+    likelihood = PTALikelihood(
+        small_array.pulsars,
+        n_freq=N_FREQ,
+        correlation="hd",
+        red_noise=False,
+        spectrum=SMBHB,
+        tspan=small_array.tspan,
+    )
+    assert likelihood.parameter_names == ["gw_log10_A"]
+    theta = torch.tensor([[-14.5], [-13.7], [-13.2]], dtype=torch.float64)
+    slow = [
+        dense_log_likelihood(small_array, row, "hd", red_noise=False, gamma_fixed=13 / 3)
+        for row in theta.numpy()
+    ]
+    np.testing.assert_allclose(likelihood(theta).numpy(), slow, rtol=1e-8)
+
+
+@pytest.mark.parametrize("correlation", ["curn", "hd"])
+def test_batched_equals_looped(small_array, correlation):
+    likelihood = PTALikelihood(
+        small_array.pulsars, n_freq=N_FREQ, correlation=correlation, tspan=small_array.tspan
+    )
+    theta = parameter_sets(likelihood, small_array, 6, seed=1)
+    batched = likelihood(theta)
+    looped = torch.cat([likelihood(row[None]) for row in theta])
+    torch.testing.assert_close(batched, looped, rtol=1e-12, atol=0.0)
+
+
+def test_invariant_to_the_scaling_of_the_timing_model(small_array):
+    scaled = [
+        Pulsar(
+            p.name,
+            p.toas,
+            p.toaerrs,
+            p.residuals,
+            p.position,
+            p.design_matrix * np.array([3.0, 1e-4, 7e5]),
+            p.efac,
+        )
+        for p in small_array.pulsars
+    ]
+    a = PTALikelihood(small_array.pulsars, n_freq=N_FREQ, tspan=small_array.tspan)
+    b = PTALikelihood(scaled, n_freq=N_FREQ, tspan=small_array.tspan)
+    theta = parameter_sets(a, small_array, 3)
+    torch.testing.assert_close(a(theta), b(theta), rtol=1e-10, atol=0.0)
+
+
+def test_prefers_the_injected_amplitude(small_array):
+    likelihood = PTALikelihood(small_array.pulsars, n_freq=N_FREQ, red_noise=False, spectrum=SMBHB)
+    truth = small_array.truth["gw_log10_A"]
+    values = likelihood(torch.tensor([[truth - 1.5], [truth], [truth + 1.5]], dtype=torch.float64))
+    assert values[1] > values[0] and values[1] > values[2]
+
+
+def test_bad_theta_shape_names_the_columns(small_array):
+    likelihood = PTALikelihood(small_array.pulsars, n_freq=N_FREQ)
+    with pytest.raises(ConfigError, match=r"expected \(n_sets, 10\) with columns"):
+        likelihood(torch.zeros(2, 3))
+    with pytest.raises(ConfigError, match="accepted: hd, curn"):
+        PTALikelihood(small_array.pulsars, correlation="dipole")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="no value for"):
+        likelihood.vector({"gw_log10_A": -14.0})
+
+
+def test_default_span_is_the_array_span_of_the_toas(small_array):
+    likelihood = PTALikelihood(small_array.pulsars, n_freq=N_FREQ)
+    first = min(p.toas.min() for p in small_array.pulsars)
+    last = max(p.toas.max() for p in small_array.pulsars)
+    assert likelihood.tspan == pytest.approx(last - first)
