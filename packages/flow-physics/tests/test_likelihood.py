@@ -7,6 +7,7 @@ from scipy.linalg import block_diag, null_space
 
 from flow_core.errors import ConfigError
 from flow_physics.data.pulsar import Pulsar
+from flow_physics.data.synthetic import SyntheticConfig, make_array
 from flow_physics.pta.hd import hellings_downs
 from flow_physics.pta.likelihood import PTALikelihood
 from flow_physics.pta.spectra import F_YR, SMBHB
@@ -153,3 +154,49 @@ def test_default_span_is_the_array_span_of_the_toas(small_array):
     first = min(p.toas.min() for p in small_array.pulsars)
     last = max(p.toas.max() for p in small_array.pulsars)
     assert likelihood.tspan == pytest.approx(last - first)
+
+
+@pytest.mark.parametrize("correlation", ["curn", "hd"])
+def test_gradient_matches_finite_differences(small_array, correlation):
+    likelihood = PTALikelihood(small_array.pulsars, n_freq=N_FREQ, correlation=correlation)
+    theta = parameter_sets(likelihood, small_array, 1, seed=2).requires_grad_(True)
+    (grad,) = torch.autograd.grad(likelihood(theta).sum(), theta)
+    step = 1e-6
+    for column in (0, likelihood.n_params - 2, likelihood.n_params - 1):
+        shift = torch.zeros_like(theta)
+        shift[0, column] = step
+        with torch.no_grad():
+            numeric = (likelihood(theta + shift) - likelihood(theta - shift)) / (2 * step)
+        assert grad[0, column].item() == pytest.approx(numeric.item(), rel=1e-4, abs=1e-4)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("correlation", ["curn", "hd"])
+def test_cuda_equals_cpu(small_array, correlation):
+    likelihood = PTALikelihood(small_array.pulsars, n_freq=N_FREQ, correlation=correlation)
+    theta = parameter_sets(likelihood, small_array, 4)
+    on_cpu = likelihood(theta)
+    on_cuda = likelihood.to("cuda")(theta.to("cuda"))
+    assert on_cuda.device.type == "cuda"
+    torch.testing.assert_close(on_cuda.cpu(), on_cpu, rtol=1e-10, atol=0.0)
+
+
+@pytest.mark.parametrize(("injected", "other"), [("hd", "curn"), ("curn", "hd")])
+def test_the_injected_correlation_is_preferred(injected, other):
+    config = SyntheticConfig(
+        n_pulsars=12,
+        years=10.0,
+        gw_log10_A=-13.5,
+        correlation=injected,
+        toaerr_us=(0.1, 0.3),
+        red_noise_log10_A=(-16.0, -15.5),
+    )
+    array = make_array(config, seed=0)
+    theta = torch.tensor([[-13.5]], dtype=torch.float64)
+
+    def log_l(correlation):
+        return PTALikelihood(
+            array.pulsars, n_freq=8, correlation=correlation, red_noise=False, spectrum=SMBHB
+        )(theta).item()
+
+    assert log_l(injected) > log_l(other) + 1.0
