@@ -200,3 +200,11 @@ def test_the_injected_correlation_is_preferred(injected, other):
         )(theta).item()
 
     assert log_l(injected) > log_l(other) + 1.0
+
+
+@pytest.mark.parametrize("correlation", ["curn", "hd"])
+def test_finite_over_the_corners_of_the_usual_prior(small_array, correlation):
+    likelihood = PTALikelihood(small_array.pulsars, n_freq=N_FREQ, correlation=correlation)
+    corners = [[a, g] for a in (-20.0, -11.0) for g in (0.0, 7.0)]
+    theta = torch.tensor([pair * (likelihood.n_params // 2) for pair in corners])
+    assert torch.isfinite(likelihood(theta)).all()
