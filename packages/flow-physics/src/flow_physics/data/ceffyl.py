@@ -31,7 +31,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
-from flow_physics.pta.spectra import SpectralModel
+from flow_physics.pta.spectra import SpectralModel, psd_to_rho2
 
 __all__ = [
     "CeffylDensities",
@@ -196,7 +196,7 @@ class CeffylLikelihood(nn.Module):
                 f"(n_sets, {expected}) with columns {list(self.spectrum.parameter_names)}"
             )
         psd = self.spectrum.psd(self.freqs, theta.to(self.freqs))
-        return 0.5 * torch.log10(psd / self.tspan)
+        return 0.5 * torch.log10(psd_to_rho2(psd, self.tspan))
 
     def forward(self, theta: Tensor) -> Tensor:
         """``ln L`` at the nearest grid bin; -inf above the grid, clamped below it."""

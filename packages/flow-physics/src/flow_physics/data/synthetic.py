@@ -26,7 +26,7 @@ from flow_core.errors import ConfigError
 from flow_physics.data.pulsar import Pulsar
 from flow_physics.pta.basis import fourier_basis
 from flow_physics.pta.hd import hd_matrix
-from flow_physics.pta.spectra import powerlaw_psd
+from flow_physics.pta.spectra import powerlaw_psd, psd_to_rho2
 
 __all__ = ["SyntheticArray", "SyntheticConfig", "make_array"]
 
@@ -122,6 +122,12 @@ def _fit_out(residuals: np.ndarray, design: np.ndarray, sigma: np.ndarray) -> np
     return fitted
 
 
+def _rho(freqs: torch.Tensor, log10_a: float, gamma: float, span: float) -> np.ndarray:
+    """Standard deviation ``rho_k`` in s of each Fourier coefficient of a power law."""
+    rho: np.ndarray = np.sqrt(psd_to_rho2(powerlaw_psd(freqs, log10_a, gamma)[0], span).numpy())
+    return rho
+
+
 def make_array(config: SyntheticConfig | None = None, seed: int = 0) -> SyntheticArray:
     """Simulate an array; the same ``config`` and ``seed`` give the same array.
 
@@ -142,7 +148,7 @@ def make_array(config: SyntheticConfig | None = None, seed: int = 0) -> Syntheti
     dec = np.arcsin(rng.uniform(-1.0, 1.0, n_psr))
     positions = np.stack((np.cos(dec) * np.cos(ra), np.cos(dec) * np.sin(ra), np.sin(dec)), 1)
     freqs = torch.arange(1, n_inj + 1, dtype=torch.float64) / span
-    gw_rho = np.sqrt(powerlaw_psd(freqs, config.gw_log10_A, config.gw_gamma)[0].numpy() / span)
+    gw_rho = _rho(freqs, config.gw_log10_A, config.gw_gamma, span)
     if config.correlation == "hd":
         corr = hd_matrix(torch.from_numpy(positions)).numpy()
     else:
@@ -161,7 +167,7 @@ def make_array(config: SyntheticConfig | None = None, seed: int = 0) -> Syntheti
         efac = rng.uniform(*config.efac)
         rn_log10_a = rng.uniform(*config.red_noise_log10_A)
         rn_gamma = rng.uniform(*config.red_noise_gamma)
-        rn_rho = np.sqrt(powerlaw_psd(freqs, rn_log10_a, rn_gamma)[0].numpy() / span)
+        rn_rho = _rho(freqs, rn_log10_a, rn_gamma, span)
         rn_coef = rng.standard_normal(2 * n_inj) * np.repeat(rn_rho, 2)
         basis = fourier_basis(toas, n_inj, span)
         sigma = np.full_like(toas, toaerr)

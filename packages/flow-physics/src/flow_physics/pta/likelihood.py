@@ -45,7 +45,7 @@ from flow_core.errors import ConfigError
 from flow_physics.data.pulsar import Pulsar
 from flow_physics.pta.basis import fourier_basis
 from flow_physics.pta.hd import hd_matrix
-from flow_physics.pta.spectra import POWERLAW, SpectralModel, powerlaw_psd
+from flow_physics.pta.spectra import POWERLAW, SpectralModel, powerlaw_psd, psd_to_rho2
 
 __all__ = ["PTALikelihood"]
 
@@ -155,10 +155,10 @@ class PTALikelihood(nn.Module):
         noise) and common process ``(n_sets, 2 n_freq)``, in s^2."""
         n_sets, n_psr = theta.shape[0], self.n_pulsars
         n_rn = 2 * n_psr if self.red_noise else 0
-        gw = self.spectrum.psd(self.freqs, theta[:, n_rn:]) / self.tspan
+        gw = psd_to_rho2(self.spectrum.psd(self.freqs, theta[:, n_rn:]), self.tspan)
         if self.red_noise:
             pairs = theta[:, :n_rn].reshape(n_sets * n_psr, 2)
-            rn = powerlaw_psd(self.freqs, pairs[:, 0], pairs[:, 1]) / self.tspan
+            rn = psd_to_rho2(powerlaw_psd(self.freqs, pairs[:, 0], pairs[:, 1]), self.tspan)
             rn = rn.reshape(n_sets, n_psr, -1)
         else:
             rn = gw.new_zeros(n_sets, n_psr, gw.shape[-1])
