@@ -9,6 +9,7 @@ from flow_physics.pta.evidence import (
     Proposal,
     importance_sampling,
     learned_harmonic_mean,
+    ln_bayes_factor,
 )
 
 PRIOR_SD, LIKE_SD = 2.0, 0.5
@@ -79,3 +80,13 @@ def test_bad_inputs_raise_config_errors():
         learned_harmonic_mean(samples, torch.zeros(99))
     with pytest.raises(ConfigError, match="n >= 2"):
         importance_sampling(lambda x: x.sum(-1), GaussianDensity(torch.zeros(1), torch.eye(1)), 1)
+
+
+def test_bayes_factor_of_two_models_against_the_analytic_value():
+    log_target, _, post_mean, post_var = gaussian_problem(2)
+    proposal = GaussianDensity(post_mean, torch.eye(2, dtype=torch.float64) * 2 * post_var, 3)
+    a = importance_sampling(log_target, proposal, 20_000)
+    b = importance_sampling(lambda x: log_target(x) - 2.5, proposal, 20_000)
+    ln_b, err = ln_bayes_factor(a, b)
+    assert err == pytest.approx(math.hypot(a.ln_z_err, b.ln_z_err))
+    assert abs(ln_b - 2.5) < max(3 * err, 1e-9)

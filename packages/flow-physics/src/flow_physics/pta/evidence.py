@@ -36,6 +36,7 @@ __all__ = [
     "Proposal",
     "importance_sampling",
     "learned_harmonic_mean",
+    "ln_bayes_factor",
 ]
 
 
@@ -177,3 +178,9 @@ def learned_harmonic_mean(
     rel_err = float(blocks.std() / (math.sqrt(n_splits) * mean))
     ess = float(terms.sum() ** 2 / (terms**2).sum())
     return EvidenceEstimate(-float(torch.log(mean) + shift), rel_err, ess, len(test))
+
+
+def ln_bayes_factor(model: EvidenceEstimate, reference: EvidenceEstimate) -> tuple[float, float]:
+    """``ln B = ln Z_model - ln Z_reference`` and its standard error (independent estimates:
+    the errors add in quadrature)."""
+    return model.ln_z - reference.ln_z, math.hypot(model.ln_z_err, reference.ln_z_err)
