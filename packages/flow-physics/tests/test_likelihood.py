@@ -10,7 +10,7 @@ from flow_physics.data.pulsar import Pulsar
 from flow_physics.data.synthetic import SyntheticConfig, make_array
 from flow_physics.pta.hd import hellings_downs
 from flow_physics.pta.likelihood import PTALikelihood
-from flow_physics.pta.spectra import F_YR, SMBHB
+from flow_physics.pta.spectra import F_YR, SMBHB, free_spectrum, powerlaw_psd, psd_to_rho2
 
 N_FREQ = 5
 
@@ -208,3 +208,20 @@ def test_finite_over_the_corners_of_the_usual_prior(small_array, correlation):
     corners = [[a, g] for a in (-20.0, -11.0) for g in (0.0, 7.0)]
     theta = torch.tensor([pair * (likelihood.n_params // 2) for pair in corners])
     assert torch.isfinite(likelihood(theta)).all()
+
+
+def test_free_spectrum_at_the_power_law_rhos_equals_the_power_law(small_array):
+    tspan = small_array.tspan
+    power_law = PTALikelihood(small_array.pulsars, n_freq=N_FREQ, correlation="hd", tspan=tspan)
+    free = PTALikelihood(
+        small_array.pulsars,
+        n_freq=N_FREQ,
+        correlation="hd",
+        spectrum=free_spectrum(N_FREQ),
+        tspan=tspan,
+    )
+    theta = parameter_sets(power_law, small_array, 2)
+    rho2 = psd_to_rho2(powerlaw_psd(power_law.freqs, theta[:, -2], theta[:, -1]), tspan)
+    theta_free = torch.cat((theta[:, :-2], 0.5 * torch.log10(rho2)), dim=1)
+    assert free.parameter_names[-1] == f"gw_log10_rho_{N_FREQ - 1}"
+    np.testing.assert_allclose(free(theta_free).numpy(), power_law(theta).numpy(), rtol=1e-10)

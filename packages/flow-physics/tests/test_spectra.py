@@ -87,3 +87,15 @@ def test_spectral_models_by_name():
     assert spectra.spectral_model("smbhb").parameter_names == ("log10_A",)
     with pytest.raises(ConfigError, match="accepted: powerlaw, smbhb"):
         spectra.spectral_model("cosmic-strings")
+
+
+def test_free_spectrum_inverts_rho2():
+    tspan = 4e8
+    f = torch.arange(1, 6, dtype=torch.float64) / tspan
+    log10_rho = torch.tensor([[-7.0, -7.5, -8.0, -8.2, -9.0]], dtype=torch.float64)
+    model = spectra.free_spectrum(5)
+    assert model.parameter_names[0] == "log10_rho_0" and len(model.parameter_names) == 5
+    rho2 = spectra.psd_to_rho2(model.psd(f, log10_rho), tspan)
+    np.testing.assert_allclose(torch.log10(rho2).numpy() / 2, log10_rho.numpy(), rtol=1e-12)
+    with pytest.raises(ConfigError, match="one log10_rho per frequency"):
+        model.psd(f[:3], log10_rho)

@@ -39,6 +39,7 @@ __all__ = [
     "POWERLAW",
     "SMBHB",
     "SpectralModel",
+    "free_spectrum",
     "hc_to_omega_h2",
     "hc_to_psd",
     "omega_h2_to_hc",
@@ -159,6 +160,28 @@ SMBHB = SpectralModel("smbhb", ("log10_A",), _smbhb)
 """Power law with the SMBHB index 13/3 fixed."""
 
 _MODELS = {model.name: model for model in (POWERLAW, SMBHB)}
+
+
+def free_spectrum(n_freq: int) -> SpectralModel:
+    """A free spectrum: one parameter ``log10_rho_k`` (rho in s) per frequency ``f_k = k / T``.
+
+    Its PSD is ``S(f_k) = rho_k^2 T`` with ``T = 1 / f_1`` (the inverse of ``rho^2 = S / T``),
+    so it must be evaluated on the full set ``f_k = k / T, k = 1..n_freq``. This is the model
+    whose per-frequency posteriors ceffyl densities tabulate (NANOGrav 15-yr, arXiv 2306.16213).
+    """
+    if n_freq < 1:
+        raise ConfigError(f"free_spectrum: n_freq={n_freq}; accepted: n_freq >= 1")
+
+    def psd(f: Tensor, params: Tensor) -> Tensor:
+        if params.shape[-1] != len(f):
+            raise ConfigError(
+                f"free spectrum with {params.shape[-1]} parameters evaluated at {len(f)} "
+                "frequencies; accepted: one log10_rho per frequency"
+            )
+        return 10.0 ** (2.0 * params) / f[0]
+
+    names = tuple(f"log10_rho_{k}" for k in range(n_freq))
+    return SpectralModel(f"free-spectrum-{n_freq}", names, psd)
 
 
 def spectral_model(name: str) -> SpectralModel:
