@@ -147,6 +147,9 @@ def test_bad_theta_shape_names_the_columns(small_array):
         PTALikelihood(small_array.pulsars, correlation="dipole")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="no value for"):
         likelihood.vector({"gw_log10_A": -14.0})
+    twice = [small_array.pulsars[0], small_array.pulsars[0]]
+    with pytest.raises(ConfigError, match="pulsar names repeat"):
+        PTALikelihood(twice)
 
 
 def test_default_span_is_the_array_span_of_the_toas(small_array):

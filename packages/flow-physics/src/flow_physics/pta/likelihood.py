@@ -114,6 +114,9 @@ class PTALikelihood(nn.Module):
             raise ConfigError(f"PTALikelihood: correlation={correlation!r}; accepted: hd, curn")
         if not pulsars or n_freq < 1:
             raise ConfigError("PTALikelihood: needs at least one pulsar and n_freq >= 1")
+        names = [p.name for p in pulsars]
+        if len(set(names)) != len(names):
+            raise ConfigError(f"PTALikelihood: pulsar names repeat in {names}; accepted: unique")
         if tspan is None:
             tspan = float(max(p.toas.max() for p in pulsars) - min(p.toas.min() for p in pulsars))
         self.correlation = correlation
