@@ -1,0 +1,3 @@
+"""Pulsar-timing-array method: spectra, Hellings-Downs correlation, likelihood and evidence."""
+
+__all__: list[str] = []
