@@ -349,7 +349,7 @@ class ImageGeneration:
 
     @staticmethod
     def _finetune_grid(config: GenerationConfig, teacher: nn.Module, data: ImageData) -> Tensor:
-        from flow_core.samplers.grids import bellman_time_grid, shifted_grid, uniform_grid
+        from flow_core.samplers import bellman_time_grid, shifted_grid, uniform_grid
 
         if config.grid == "uniform":
             return uniform_grid(config.sample_steps)
@@ -372,7 +372,7 @@ class ImageGeneration:
         self, ctx: RunContext, config: GenerationConfig, teacher: nn.Module, data: ImageData
     ) -> Batches:
         """(noise, teacher sample[, label]) pairs; the student's batches are drawn from them."""
-        from flow_core.objectives.reflow import generate_pairs
+        from flow_core.objectives import generate_pairs
 
         generator = torch.Generator().manual_seed(_PAIRS_SEED + ctx.seed)
         sampler = self._sampler(ctx, config, config.reflow_sampler, "velocity")
