@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 from flow_core import hookspecs
+from flow_core.registry import load_first_party
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -73,3 +74,22 @@ def test_every_page_is_in_the_nav():
 def test_every_nav_entry_exists():
     absent = [page for page in nav_pages() if not (DOCS / page).is_file()]
     assert not absent, f"mkdocs.yml nav lists pages that do not exist: {absent}"
+
+
+def test_the_first_party_table_in_the_docs_matches_the_shipped_file():
+    row = re.compile(r"^\| `(flow-[a-z0-9-]+)` \| `([a-z0-9-]+)` \| (.*?) ?\|$")
+    prefixes: dict[str, str] = {}
+    components: dict[tuple[str, str], str] = {}
+    for line in (DOCS / "packages" / "flow-core.md").read_text(encoding="utf-8").splitlines():
+        match = row.match(line)
+        if not match:
+            continue
+        distribution, prefix, cell = match.groups()
+        prefixes[prefix] = distribution
+        for part in filter(None, (p.strip() for p in cell.split(";"))):
+            kind, _, names = part.partition(":")
+            for name in re.findall(r"`([^`]+)`", names):
+                components[(kind.strip(), name)] = distribution
+    shipped = load_first_party()
+    assert prefixes == shipped.task_prefixes
+    assert components == shipped.components
