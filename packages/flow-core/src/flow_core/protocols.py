@@ -34,7 +34,22 @@ Batch = Mapping[str, "Tensor"]
 
 @runtime_checkable
 class VelocityField(Protocol):
-    """A flow in velocity form: ``dx/dt = v(x, t, cond)``, integrated from t=0 to t=1."""
+    """A flow in velocity form: ``dx/dt = v(x, t, cond)``, integrated from t=0 to t=1.
+
+    Any callable with this signature satisfies it; nothing needs to inherit from it:
+
+    >>> import torch
+    >>> class Drift(torch.nn.Module):
+    ...     def forward(self, x, t, cond=None):
+    ...         return torch.ones_like(x)  # the exact field from x0 to x1 = x0 + 1
+    >>> isinstance(Drift(), VelocityField)
+    True
+    >>> _ = torch.manual_seed(0)
+    >>> x0 = torch.randn(4, 2)
+    >>> x1 = x0 + Drift()(x0, torch.zeros(4))  # one Euler step of size 1 is exact here
+    >>> torch.allclose(x1 - x0, torch.ones(4, 2))
+    True
+    """
 
     def __call__(self, x: Tensor, t: Tensor, cond: Tensor | None = None) -> Tensor: ...
 
