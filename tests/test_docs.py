@@ -6,7 +6,7 @@ import inspect
 import re
 from pathlib import Path
 
-from flow_core import hookspecs
+from flow_core import Component, hookspecs
 from flow_core.registry import load_first_party
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,6 +62,19 @@ def test_hook_reference_documents_no_hook_that_does_not_exist():
     documented = {h for h in headings(HOOK_REFERENCE, level=2) if h.startswith("flow_register_")}
     stale = sorted(documented - set(hookspec_names()))
     assert not stale, f"{HOOK_REFERENCE} documents hooks that flow_core.hookspecs lacks: {stale}"
+
+
+def test_every_hook_has_an_example_in_its_docstring_and_in_the_hook_reference():
+    sections = re.split(r"^## ", HOOK_REFERENCE.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    by_hook = {s.split("\n", 1)[0].strip("` "): s for s in sections[1:]}
+    for name in hookspec_names():
+        definition = f"def {name}("
+        docstring = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert "Example" in docstring and definition in docstring, f"{name}: no example"
+        assert f"```python\n@flow_core.hookimpl\n{definition}" in by_hook[name], name
+        # the docstring's example names a real component: its target imports
+        for target in re.findall(r'"([\w.]+:\w+)"', docstring):
+            assert Component("example", target, "summary").load() is not None, target
 
 
 def test_every_page_is_in_the_nav():
