@@ -6,7 +6,8 @@ import inspect
 import re
 from pathlib import Path
 
-from flow_core import hookspecs
+from flow_core import Component, hookspecs
+from flow_core.registry import load_first_party
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
@@ -63,6 +64,19 @@ def test_hook_reference_documents_no_hook_that_does_not_exist():
     assert not stale, f"{HOOK_REFERENCE} documents hooks that flow_core.hookspecs lacks: {stale}"
 
 
+def test_every_hook_has_an_example_in_its_docstring_and_in_the_hook_reference():
+    sections = re.split(r"^## ", HOOK_REFERENCE.read_text(encoding="utf-8"), flags=re.MULTILINE)
+    by_hook = {s.split("\n", 1)[0].strip("` "): s for s in sections[1:]}
+    for name in hookspec_names():
+        definition = f"def {name}("
+        docstring = inspect.getdoc(getattr(hookspecs, name)) or ""
+        assert "Example" in docstring and definition in docstring, f"{name}: no example"
+        assert f"```python\n@flow_core.hookimpl\n{definition}" in by_hook[name], name
+        # the docstring's example names a real component: its target imports
+        for target in re.findall(r'"([\w.]+:\w+)"', docstring):
+            assert Component("example", target, "summary").load() is not None, target
+
+
 def test_every_page_is_in_the_nav():
     pages = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.rglob("*.md"))
     listed = set(nav_pages())
@@ -73,3 +87,22 @@ def test_every_page_is_in_the_nav():
 def test_every_nav_entry_exists():
     absent = [page for page in nav_pages() if not (DOCS / page).is_file()]
     assert not absent, f"mkdocs.yml nav lists pages that do not exist: {absent}"
+
+
+def test_the_first_party_table_in_the_docs_matches_the_shipped_file():
+    row = re.compile(r"^\| `(flow-[a-z0-9-]+)` \| `([a-z0-9-]+)` \| (.*?) ?\|$")
+    prefixes: dict[str, str] = {}
+    components: dict[tuple[str, str], str] = {}
+    for line in (DOCS / "packages" / "flow-core.md").read_text(encoding="utf-8").splitlines():
+        match = row.match(line)
+        if not match:
+            continue
+        distribution, prefix, cell = match.groups()
+        prefixes[prefix] = distribution
+        for part in filter(None, (p.strip() for p in cell.split(";"))):
+            kind, _, names = part.partition(":")
+            for name in re.findall(r"`([^`]+)`", names):
+                components[(kind.strip(), name)] = distribution
+    shipped = load_first_party()
+    assert prefixes == shipped.task_prefixes
+    assert components == shipped.components

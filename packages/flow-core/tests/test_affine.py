@@ -160,8 +160,9 @@ def test_gaussian_score_equals_converted_velocity(schedule):
     torch.testing.assert_close(path.velocity_to_noise(velocity, x_t, t), x0_mean)
 
 
-def test_linear_gaussian_matches_card_formulas():
-    # Card §10: v = m + ((t q² − (1 − t))/V_t)(x − t m), s = −(x − t m)/V_t, s = (t v − x)/(1 − t).
+def test_linear_gaussian_matches_closed_forms():
+    # Closed forms (Lai et al. 2025, arXiv 2510.21890):
+    # v = m + ((t q² − (1 − t))/V_t)(x − t m), s = −(x − t m)/V_t, s = (t v − x)/(1 − t).
     path = LinearPath()
     m, q = torch.tensor([2.0, -1.0], dtype=torch.float64), 0.5
     _, x, t = _data((5, 2))

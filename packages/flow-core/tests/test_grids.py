@@ -19,7 +19,10 @@ M = torch.tensor([1.0, -2.0], dtype=torch.float64)
 
 
 class GaussianFlow(nn.Module):
-    """Exact velocity from N(0, I) to N(M, q² I) on the linear path (card §10); x(1) = M + q·x0."""
+    """Exact velocity from N(0, I) to N(M, q² I) on the linear path; x(1) = M + q·x0.
+
+    The closed form is in Lai et al. 2025, "The Principles of Diffusion Models", arXiv 2510.21890.
+    """
 
     def __init__(self, q):
         super().__init__()

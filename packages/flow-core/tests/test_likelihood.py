@@ -9,7 +9,10 @@ from flow_core.samplers import log_likelihood
 
 
 class RotatedGaussianFlow(nn.Module):
-    """Exact linear-path velocity from N(0, I) to N(m, R diag(q²) Rᵀ) (card §10, per axis of R).
+    """Exact linear-path velocity from N(0, I) to N(m, R diag(q²) Rᵀ), per axis of R.
+
+    The per-axis closed form is in Lai et al. 2025, "The Principles of Diffusion Models",
+    arXiv 2510.21890.
 
     In the rotated coordinates y = Rᵀx each axis moves independently with
     v_i = m_i + ((t q_i² − (1 − t))/V_i)(y_i − t m_i), V_i = (1 − t)² + t² q_i².

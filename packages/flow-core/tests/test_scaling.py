@@ -188,8 +188,9 @@ def test_particle_population_targets_the_tilted_distribution():
 
 
 def test_searches_beat_best_of_n_at_equal_nfe():
-    """Card §9: at one NFE budget, particle sampling and RBF beat best-of-N, which beats a
-    single sample, on a reward whose optimum (the rare mode, reward ≈ 0) is known."""
+    """Kim et al. 2025 (arXiv 2503.19385): at one NFE budget, particle sampling and RBF beat
+    best-of-N, which beats a single sample, on a reward whose optimum (the rare mode,
+    reward ≈ 0) is known."""
     _, model, reward = _rare_mode_problem()
     steps, budget, seeds = 10, 100, 6
     n = n_for_budget(budget, steps)

@@ -58,7 +58,7 @@ def _predictor(num_classes=0):
 
 
 def _reference(model, x0, heun, pseudo, refine, cond=None):
-    """The card's three phases, written out step by step (h = 1/K)."""
+    """The paper's three phases, written out step by step (h = 1/K)."""
     total = heun + pseudo + refine
     h = 1.0 / total
     x, carried = x0, None

@@ -34,37 +34,108 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 def flow_register_flows() -> list[Component]:  # type: ignore[empty-body]
     """Return the plugin's flows: networks in velocity, average-velocity or invertible form.
 
-    Example::
+    Example (from flow-core)::
 
         @hookimpl
         def flow_register_flows():
-            return [Component("mlp", "flow_core.models.mlp:MLPVelocity", "MLP velocity field")]
+            return [
+                Component(
+                    "mlp",
+                    "flow_core.models.mlp:MLPVelocity",
+                    "MLP velocity field v(x, t, cond)",
+                ),
+            ]
     """
 
 
 @hookspec
 def flow_register_objectives() -> list[Component]:  # type: ignore[empty-body]
-    """Return the plugin's training objectives (``loss, metrics = objective(model, batch)``)."""
+    """Return the plugin's training objectives (``loss, metrics = objective(model, batch)``).
+
+    Example (from flow-images)::
+
+        @hookimpl
+        def flow_register_objectives():
+            return [
+                Component(
+                    "flowturbo-refiner",
+                    "flow_images.flowturbo.objective:RefinerObjective",
+                    "FlowTurbo: train a velocity refiner",
+                ),
+            ]
+    """
 
 
 @hookspec
 def flow_register_samplers() -> list[Component]:  # type: ignore[empty-body]
-    """Return the plugin's samplers (``x1 = sampler.sample(model, x0, cond)``, NFE reported)."""
+    """Return the plugin's samplers (``x1 = sampler.sample(model, x0, cond)``, NFE reported).
+
+    Example (from flow-images)::
+
+        @hookimpl
+        def flow_register_samplers():
+            return [
+                Component(
+                    "flowturbo",
+                    "flow_images.flowturbo.sampler:FlowTurboSampler",
+                    "FlowTurbo: Heun, pseudo-corrector, refiner",
+                ),
+            ]
+    """
 
 
 @hookspec
 def flow_register_tasks() -> list[Component]:  # type: ignore[empty-body]
-    """Return the plugin's tasks; names carry the plugin's prefix (``images.digits``)."""
+    """Return the plugin's tasks; names carry the plugin's prefix (``images.digits``).
+
+    Example (from flow-images)::
+
+        @hookimpl
+        def flow_register_tasks():
+            return [
+                Component(
+                    "images.digits",
+                    "flow_images.tasks.digits:Digits",
+                    "class-conditional 8x8 digits",
+                ),
+            ]
+    """
 
 
 @hookspec
 def flow_register_norms() -> list[Component]:  # type: ignore[empty-body]
-    """Return normalization layers that any plugin's model can select (``norm=power``)."""
+    """Return normalization layers that any plugin's model can select (``norm=power``).
+
+    Example (from flow-norms)::
+
+        @hookimpl
+        def flow_register_norms():
+            return [
+                Component(
+                    "power",
+                    "flow_norms.norms.power:PowerNorm",
+                    "PowerNorm: running quadratic mean",
+                ),
+            ]
+    """
 
 
 @hookspec
 def flow_register_optimizers() -> list[Component]:  # type: ignore[empty-body]
-    """Return optimizers that any task can select (``optimizer=adamp``)."""
+    """Return optimizers that any task can select (``optimizer=adamp``).
+
+    Example (from flow-norms)::
+
+        @hookimpl
+        def flow_register_optimizers():
+            return [
+                Component(
+                    "adamp",
+                    "flow_norms.optim.adamp:AdamP",
+                    "AdamP: Adam without radial updates",
+                ),
+            ]
+    """
 
 
 @hookspec
@@ -77,5 +148,11 @@ def flow_register_loggers() -> list[Component]:  # type: ignore[empty-body]
 
         @hookimpl
         def flow_register_loggers():
-            return [Component("wandb", "flow_wandb.logger:WandbLogger", "Weights & Biases")]
+            return [
+                Component(
+                    "tensorboard",
+                    "flow_core.loggers.tensorboard:TensorBoardLogger",
+                    "TensorBoard event files",
+                ),
+            ]
     """

@@ -11,42 +11,79 @@ import contextlib
 import contextvars
 import difflib
 import functools
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
+from importlib import resources
 from typing import Any
 
 from flow_core.components import KINDS, Component
 from flow_core.errors import UnknownComponentError, UsageError
 from flow_core.plugins import LoadedPlugin, PluginSet, load_plugins
 
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
 __all__ = [
     "FIRST_PARTY_DISTRIBUTIONS",
+    "FIRST_PARTY_TABLE",
     "Entry",
+    "FirstParty",
     "Registry",
     "active_registry",
     "get_registry",
+    "load_first_party",
     "normalize_kind",
     "using_registry",
 ]
 
-# Names provided by first-party packages, so a missing one names the package to install.
-_PROVIDERS: dict[tuple[str, str], str] = {
-    ("norm", "power"): "flow-norms",
-    ("norm", "layer"): "flow-norms",
-    ("norm", "rms"): "flow-norms",
-    ("norm", "batch"): "flow-norms",
-    ("optimizer", "adamp"): "flow-norms",
-    ("optimizer", "sgdp"): "flow-norms",
-}
-_PREFIX_PROVIDERS = {
-    "images": "flow-images",
-    "robotics": "flow-robotics",
-    "physics": "flow-physics",
-    "sceneflow": "flow-sceneflow",
-    "nids": "flow-nids",
-    "norms": "flow-norms",
-}
-FIRST_PARTY_DISTRIBUTIONS = frozenset({"flow-core", *_PREFIX_PROVIDERS.values()})
+FIRST_PARTY_TABLE = "first_party.toml"
+"""The data file, shipped in flow_core, naming each first-party package's task prefix and names."""
+
+
+@dataclass(frozen=True)
+class FirstParty:
+    """Which first-party distribution provides which names, read from :data:`FIRST_PARTY_TABLE`.
+
+    Attributes:
+        components: ``{(kind, name): distribution}`` for names listed per kind.
+        task_prefixes: ``{prefix: distribution}``; a task ``prefix.x`` comes from it.
+    """
+
+    components: dict[tuple[str, str], str]
+    task_prefixes: dict[str, str]
+
+    @property
+    def distributions(self) -> frozenset[str]:
+        return frozenset({*self.components.values(), *self.task_prefixes.values()})
+
+    def provider(self, kind: str, name: str) -> str | None:
+        """The distribution to install for ``(kind, name)``, or None if none is known."""
+        found = self.components.get((kind, name))
+        if found is None and kind == "task":
+            found = self.task_prefixes.get(name.partition(".")[0])
+        return found
+
+
+def load_first_party(text: str | None = None) -> FirstParty:
+    """Parse the first-party table (``text``, or the file shipped with flow-core)."""
+    if text is None:
+        text = resources.files("flow_core").joinpath(FIRST_PARTY_TABLE).read_text("utf-8")
+    components: dict[tuple[str, str], str] = {}
+    prefixes: dict[str, str] = {}
+    for package in tomllib.loads(text)["package"]:
+        distribution = package["distribution"]
+        if "task_prefix" in package:
+            prefixes[package["task_prefix"]] = distribution
+        for kind, names in package.get("components", {}).items():
+            components.update({(kind, name): distribution for name in names})
+    return FirstParty(components, prefixes)
+
+
+_FIRST_PARTY = load_first_party()
+FIRST_PARTY_DISTRIBUTIONS = frozenset({"flow-core", *_FIRST_PARTY.distributions})
 """The distributions this repository ships (their docs live under docs/packages/)."""
 
 
@@ -119,9 +156,7 @@ class Registry:
 
     def _unknown_message(self, kind: str, name: str) -> str:
         message = f"unknown {kind} {name!r}" + _suggest(name, list(self._entries[kind]))
-        provider = _PROVIDERS.get((kind, name))
-        if provider is None and kind == "task":
-            provider = _PREFIX_PROVIDERS.get(name.partition(".")[0])
+        provider = _FIRST_PARTY.provider(kind, name)
         if provider is not None:
             message += f"; {kind} {name!r} is provided by {provider}: pip install {provider}"
         return message

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from flow_core.samplers.guidance import ClassifierFreeGuidance
+from flow_core.samplers import ClassifierFreeGuidance
 from flow_images.figures import save_guidance_curve, save_image_grid, save_quality_curves
 from flow_images.metrics import ImageEvaluator
 

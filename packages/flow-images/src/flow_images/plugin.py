@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from flow_core.components import Component
-from flow_core.hookspecs import hookimpl
+from flow_core import Component, hookimpl
 
 FLOW_PLUGIN_API = 1
 

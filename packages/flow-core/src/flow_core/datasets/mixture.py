@@ -15,7 +15,8 @@ so p_t is again a mixture, with means t·μ_k, variances V_k(t) and the same wei
 
 **The marginal velocity.** Within component k the pair (x1 − x0, x_t) is jointly Gaussian with
 E[x1 − x0 | k] = μ_k and, per coordinate, Cov(x1 − x0, x_t | k) = t·s_k² − (1 − t). Gaussian
-conditioning gives the per-component velocity (the Gaussian-to-Gaussian field of card §10)
+conditioning gives the per-component velocity (the Gaussian-to-Gaussian field; e.g. Lai, Song,
+Kim, Mitsufuji & Ermon 2025, "The Principles of Diffusion Models", arXiv 2510.21890)
 
     v_k(x, t) = E[x1 − x0 | x_t = x, k] = μ_k + ((t·s_k² − (1 − t)) / V_k(t))·(x − t·μ_k),
 

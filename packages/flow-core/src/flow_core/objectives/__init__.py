@@ -7,6 +7,10 @@ Velocity models: :class:`ConditionalFlowMatching` (I-CFM; OT-CFM and Sinkhorn co
 :class:`MeanFlow` and :class:`SplitMeanFlow`. Invertible flows: :class:`MaximumLikelihood`.
 Time densities are in :mod:`~flow_core.objectives.timesteps`, per-sample losses in
 :mod:`~flow_core.objectives.losses`.
+
+For plugins writing their own objectives, the helpers the built-in ones read batches and drop
+conditions with (:func:`source_and_data`, :func:`drop_condition`, :func:`check_probability`)
+and the reflow pair generator (:func:`generate_pairs`) are public here too.
 """
 
 from flow_core.objectives.boss import BossStraightening
@@ -15,9 +19,10 @@ from flow_core.objectives.cfm import (
     OTConditionalFlowMatching,
     SinkhornConditionalFlowMatching,
 )
+from flow_core.objectives.common import check_probability, drop_condition, source_and_data
 from flow_core.objectives.likelihood import MaximumLikelihood
 from flow_core.objectives.meanflow import MeanFlow
-from flow_core.objectives.reflow import RectifiedFlowPlusPlus
+from flow_core.objectives.reflow import RectifiedFlowPlusPlus, generate_pairs
 from flow_core.objectives.splitmeanflow import SplitMeanFlow
 from flow_core.objectives.wcfm import WeightedConditionalFlowMatching
 
@@ -31,4 +36,8 @@ __all__ = [
     "SinkhornConditionalFlowMatching",
     "SplitMeanFlow",
     "WeightedConditionalFlowMatching",
+    "check_probability",
+    "drop_condition",
+    "generate_pairs",
+    "source_and_data",
 ]

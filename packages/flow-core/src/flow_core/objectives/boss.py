@@ -38,7 +38,8 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
-from flow_core.objectives.common import check_probability, drop_condition, unwrap
+from flow_core.gpu import unwrap
+from flow_core.objectives.common import check_probability, drop_condition
 from flow_core.objectives.losses import check_loss, per_sample_loss
 from flow_core.protocols import Batch
 

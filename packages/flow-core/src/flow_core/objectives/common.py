@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.gpu import unwrap
 from flow_core.models.labels import is_label_tensor
 from flow_core.protocols import Batch
 
@@ -29,7 +30,6 @@ __all__ = [
     "is_label_tensor",
     "null_condition",
     "source_and_data",
-    "unwrap",
 ]
 
 
@@ -47,18 +47,6 @@ def check_adaptive_weight(power: float, eps: float, where: str) -> tuple[float, 
     if not eps > 0:
         raise ConfigError(f"{where}: eps must be > 0, got {eps}")
     return float(power), float(eps)
-
-
-def unwrap(model: nn.Module) -> nn.Module:
-    """The user's module inside DDP (``.module``) and ``torch.compile`` (``._orig_mod``)."""
-    while True:
-        for attribute in ("module", "_orig_mod"):
-            inner = getattr(model, attribute, None)
-            if isinstance(inner, nn.Module):
-                model = inner
-                break
-        else:
-            return model
 
 
 def source_and_data(batch: Batch, where: str) -> tuple[Tensor, Tensor]:

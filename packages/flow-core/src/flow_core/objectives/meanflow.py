@@ -1,8 +1,8 @@
 """MeanFlow: training an average-velocity field with the MeanFlow identity.
 
-Geng, Deng, Bai, Kolter & He 2025, "Mean Flows for One-step Generative Modeling". The paper
-and its code use the τ convention (noise at τ = 1); everything here is in the project
-convention (t = 0 noise x0, t = 1 data x1), converted as in the core method card (§5):
+Geng, Deng, Bai, Kolter & He 2025, "Mean Flows for One-step Generative Modeling" (arXiv
+2505.13447). The paper and its code use the τ convention (noise at τ = 1); everything here is
+in the project convention (t = 0 noise x0, t = 1 data x1), converted with t = 1 − τ:
 u(x, r, t) = −u^τ(x, 1 − t, 1 − r), and the paper's logit-normal(−0.4, 1) on τ is
 logit-normal(+0.4, 1) on t.
 

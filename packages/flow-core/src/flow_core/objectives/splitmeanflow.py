@@ -1,10 +1,10 @@
 """SplitMeanFlow: average velocities from interval splitting, without a JVP.
 
 Guo et al. 2025, "SplitMeanFlow: Interval Splitting Consistency in Few-Step Generative
-Modeling". The paper uses the τ convention (noise at τ = 1); below is the project convention
-(t = 0 noise, t = 1 data), converted as in the core method card (§6), with u(x_r, r, t) the
-average velocity over [r, t] from the state x_r at the start time r (see
-:mod:`flow_core.objectives.meanflow`).
+Modeling" (arXiv 2507.16884). The paper uses the τ convention (noise at τ = 1); below is the
+project convention (t = 0 noise, t = 1 data), converted with t = 1 − τ exactly as for MeanFlow
+(:mod:`flow_core.objectives.meanflow`), with u(x_r, r, t) the average velocity over [r, t]
+from the state x_r at the start time r.
 
 The flow map x ↦ x + (t − r)·u(x, r, t) is a semigroup, so for r ≤ s ≤ t
 

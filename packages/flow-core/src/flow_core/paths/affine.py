@@ -7,9 +7,9 @@ is the exception, see :class:`VESchedule`). The conditional velocity is
     dx_t/dt = α̇_t·x1 + σ̇_t·x0.
 
 A network may predict the velocity v, the data x̂1, the noise x̂0 or the score s = ∇ log p_t of
-the marginal. All four are affine in one another at a fixed (x_t, t) ("Principles of Diffusion
-Models", Lai, Song, Kim, Mitsufuji & Ermon 2025, §10 of the core card; Lipman et al. 2024,
-"Flow Matching Guide and Code", §4.8). With D_t = α_t·σ̇_t − α̇_t·σ_t:
+the marginal. All four are affine in one another at a fixed (x_t, t) (Lai, Song, Kim,
+Mitsufuji & Ermon 2025, "The Principles of Diffusion Models", arXiv 2510.21890; Lipman et al.
+2024, "Flow Matching Guide and Code", §4.8). With D_t = α_t·σ̇_t − α̇_t·σ_t:
 
     x̂1 = (σ̇·x_t − σ·v)/D          v = α̇·x̂1 + σ̇·x̂0
     x̂0 = (α·v − α̇·x_t)/D          x̂1 = (x_t − σ·x̂0)/α,   x̂0 = (x_t − α·x̂1)/σ
@@ -221,6 +221,20 @@ class AffinePath:
     ``(x_t, t)`` and return another kind of prediction there; they are exact algebra (no
     clamping), so they return inf or nan where the formula divides by zero (see the module
     docstring).
+
+    On the cosine (VP) schedule, the velocity of a true pair names its noise exactly, and a
+    conversion there and back returns the prediction it started from:
+
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> path = AffinePath("cosine")
+    >>> x0, x1, t = torch.randn(4, 3), torch.randn(4, 3), torch.rand(4) * 0.8 + 0.1
+    >>> x_t, v = path.interpolate(x0, x1, t), path.target_velocity(x0, x1, t)
+    >>> torch.allclose(path.convert(v, x_t, t, "velocity", "noise"), x0, atol=1e-5)
+    True
+    >>> score = path.convert(v, x_t, t, "velocity", "score")
+    >>> torch.allclose(path.convert(score, x_t, t, "score", "velocity"), v, atol=1e-4)
+    True
 
     Args:
         schedule: a :class:`Schedule` or the name of one in :data:`SCHEDULES`.

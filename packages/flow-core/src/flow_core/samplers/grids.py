@@ -95,7 +95,12 @@ def uniform_grid(steps: int) -> Tensor:
 def shifted_grid(steps: int, shift: float) -> Tensor:
     """The uniform grid mapped by the SD3 shift ``t′ = t/(s − (s − 1)·t)``, ``s = shift > 0``.
 
-    ``shift = 1`` is the uniform grid; ``shift > 1`` takes smaller steps near the noise.
+    ``shift = 1`` is the uniform grid; ``shift > 1`` takes smaller steps near the noise:
+
+    >>> uniform_grid(4).tolist()
+    [0.0, 0.25, 0.5, 0.75, 1.0]
+    >>> [round(t, 3) for t in shifted_grid(4, 3.0).tolist()]
+    [0.0, 0.1, 0.25, 0.5, 1.0]
     """
     if not shift > 0 or not math.isfinite(shift):
         raise ConfigError(f"shifted grid: shift must be finite and > 0, got {shift}")

@@ -1,14 +1,15 @@
 """Stochastic sampling of a flow: the marginal-preserving SDE, by Euler–Maruyama.
 
-Kim et al. 2025, "Inference-Time Scaling for Flow Models via Stochastic Generation and Rollover
-Budget Forcing", §9a of the core card; the identity is Song et al. 2021 (probability-flow ODE
+Kim, Yoon, Hwang & Sung 2025, "Inference-Time Scaling for Flow Models via Stochastic Generation and
+Rollover Budget Forcing" (arXiv 2503.19385); the identity is Song et al. 2021 (probability-flow ODE
 and its family of SDEs). In the project convention (t = 0 noise x0 ~ N(0, I), t = 1 data) on the
 affine path x_t = α_t·x1 + σ_t·x0 with velocity v(x, t), the SDE
 
     dx = [v(x, t) + ½·g(t)²·s(x, t)] dt + g(t)·dW_t,     t: 0 → 1,
 
-has the same marginals p_t as the ODE dx/dt = v for every diffusion coefficient g(t) ≥ 0. The
-score comes from the velocity ("Principles of Diffusion Models", card §10):
+has the same marginals p_t as the ODE dx/dt = v for every diffusion coefficient g(t) ≥ 0. The score
+comes from the velocity (Lai, Song, Kim, Mitsufuji & Ermon 2025, "The Principles of Diffusion
+Models", arXiv 2510.21890):
 
     s(x, t) = (α̇_t·x − α_t·v)/(σ_t·(α_t·σ̇_t − α̇_t·σ_t)),   linear path: s = (t·v − x)/(1 − t).
 

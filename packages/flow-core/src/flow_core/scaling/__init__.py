@@ -1,7 +1,8 @@
 """Inference-time scaling for flows: spend more network evaluations to raise a reward.
 
-Kim et al. 2025, "Inference-Time Scaling for Flow Models via Stochastic Generation and Rollover
-Budget Forcing" (card §9), in the project convention. A :class:`Reward` scores samples (and,
+Kim, Yoon, Hwang & Sung 2025, "Inference-Time Scaling for Flow Models via Stochastic
+Generation and Rollover Budget Forcing" (arXiv 2503.19385), in the project
+convention. A :class:`Reward` scores samples (and,
 during a search, Tweedie estimates of the data); the searches compared at equal NFE are
 
 - :func:`best_of_n`: N independent samples, keep the best (N = 1: a single sample);

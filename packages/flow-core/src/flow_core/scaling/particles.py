@@ -1,11 +1,11 @@
 """Particle sampling: sequential Monte Carlo over the flow's SDE, steered by a reward.
 
-The SMC baseline of Kim et al. 2025 (card §9), in the form of twisted SMC / Feynman–Kac steering
-(Wu et al. 2023, "Practical and Asymptotically Exact Conditional Sampling in Diffusion Models";
-Singhal et al. 2025, "A General Framework for Inference-Time Scaling and Steering of Diffusion
-Models"), in the project convention. K particles start at x0 ~ N(0, I) and follow the
-Euler–Maruyama chain of :class:`flow_core.samplers.sde.EulerMaruyama` on the grid t_k = k/N. At
-step k each particle's velocity v_k gives its Tweedie estimate x̂1_k (which costs nothing more)
+The SMC baseline of Kim, Yoon, Hwang & Sung 2025 (arXiv 2503.19385), in the form of twisted SMC /
+Feynman–Kac steering (Wu et al. 2023, "Practical and Asymptotically Exact Conditional Sampling in
+Diffusion Models"; Singhal et al. 2025, "A General Framework for Inference-Time Scaling and Steering
+of Diffusion Models"), in the project convention. K particles start at x0 ~ N(0, I) and follow the
+Euler–Maruyama chain of :class:`flow_core.samplers.sde.EulerMaruyama` on the grid t_k = k/N. At step
+k each particle's velocity v_k gives its Tweedie estimate x̂1_k (which costs nothing more)
 and the potential φ_k = r(x̂1_k)/T, T the temperature. Each particle carries a log-weight that
 grows by the increment φ_k − φ_{k−1} (φ_{−1} = 0); every ``resample_every`` steps the particles
 are resampled in proportion to exp(log-weight) and the weights reset. The increments telescope,

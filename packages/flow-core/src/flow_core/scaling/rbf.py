@@ -1,7 +1,8 @@
 """Rollover Budget Forcing (RBF): a greedy search over the flow's SDE under an NFE budget.
 
-Kim et al. 2025, "Inference-Time Scaling for Flow Models via Stochastic Generation and Rollover
-Budget Forcing", §4 (card §9d), in the project convention (their τ = 1 − t). One particle walks
+Kim, Yoon, Hwang & Sung 2025, "Inference-Time Scaling for Flow Models via Stochastic
+Generation and Rollover Budget Forcing" (arXiv 2503.19385), §4, in the
+project convention (their τ = 1 − t). One particle walks
 the Euler–Maruyama chain of :class:`flow_core.samplers.sde.EulerMaruyama` on the grid
 t_k = k/N, and the search spends its budget choosing each step's random child:
 

@@ -1,8 +1,8 @@
 """Rewards for inference-time scaling: a score of a (predicted) data sample, higher is better.
 
-Kim et al. 2025, "Inference-Time Scaling for Flow Models via Stochastic Generation and Rollover
-Budget Forcing" (card §9c), score intermediate states by the reward of their Tweedie estimate
-of the data, which a velocity v at (x_t, t) gives with no further network call:
+Kim, Yoon, Hwang & Sung 2025, "Inference-Time Scaling for Flow Models via Stochastic Generation and
+Rollover Budget Forcing" (arXiv 2503.19385), score intermediate states by the reward of their
+Tweedie estimate of the data, which a velocity v at (x_t, t) gives with no further network call:
 
     x̂1 = (σ̇_t·x_t − σ_t·v)/(α_t·σ̇_t − α̇_t·σ_t),     linear path: x̂1 = x_t + (1 − t)·v.
 

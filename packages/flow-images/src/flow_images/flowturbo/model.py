@@ -27,7 +27,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
-from flow_core.models.labels import class_labels
+from flow_core.models import class_labels
 
 __all__ = ["FlowTurboModel", "VelocityRefiner"]
 

@@ -39,7 +39,7 @@ from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.gpu import unwrap
-from flow_core.objectives.common import check_probability, drop_condition, source_and_data
+from flow_core.objectives import check_probability, drop_condition, source_and_data
 from flow_core.protocols import Batch
 
 __all__ = ["RefinerObjective"]

@@ -1,10 +1,10 @@
 """The FlowTurbo sampler: Heun, then pseudo-corrector, then refiner steps; compilable as one.
 
-Zhao et al. 2024, "FlowTurbo: Towards Real-time Flow-Based Image Generation with Velocity
-Refiner" (§3.3–3.4; project convention, t = 0 noise, t = 1 data). The flow ODE
-dx/dt = v_θ(x, t, c) is solved on the uniform grid t_k = k/K, K = N_H + N_P + N_R, h = 1/K,
-in three phases that run in order. A velocity v is carried from step to step: the velocity at
-the end of the last step.
+Zhao, Shi, Yu, Zhou & Lu 2024, "FlowTurbo: Towards Real-time Flow-Based Image Generation with
+Velocity Refiner" (arXiv 2409.18128, §3.3–3.4; project convention, t = 0 noise, t = 1 data). The
+flow ODE dx/dt = v_θ(x, t, c) is solved on the uniform grid t_k = k/K, K = N_H + N_P + N_R, h = 1/K,
+in three phases that run in order. A velocity v is carried from step to step: the velocity at the
+end of the last step.
 
 1. **Heun**, N_H steps, 2 NFE each (as :func:`flow_core.samplers.fixed_step.heun_step`):
    v_k = v_θ(x_k, t_k), x̃ = x_k + h·v_k, v′ = v_θ(x̃, t_{k+1}),
@@ -27,8 +27,8 @@ default is (N_H, N_P, N_R) = (1, 5, 3): 7 NFE and 3 refiner calls on 9 steps.
 Differences from the paper's code, both deliberate: the reference code evaluates the first
 pseudo-corrector step afresh after a Heun phase (one NFE more), where we reuse the Heun step's
 end velocity v′ — the same quantity the pseudo-corrector carries between its own steps; and its
-refiner step is a Heun-like step with two refiner calls, where we take the single Euler step of
-the method card, which is exactly the step the refiner is trained on (x′ = x + Δ·v).
+refiner step is a Heun-like step with two refiner calls, where we take a single Euler step with
+the refined velocity, which is exactly the step the refiner is trained on (x′ = x + Δ·v).
 
 **Sample-aware compilation** (``compile=True``): the whole fixed-step loop — every predictor
 and refiner call of the schedule — is traced by ``torch.compile`` into one program for the
@@ -53,8 +53,8 @@ from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.gpu import unwrap
-from flow_core.paths.affine import expand_time
-from flow_core.samplers.grids import uniform_grid
+from flow_core.paths import expand_time
+from flow_core.samplers import uniform_grid
 from flow_images.flowturbo.model import FlowTurboModel
 
 __all__ = ["COMPILE_MODES", "PHASES", "FlowTurboSampler"]

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
-from flow_core.models.labels import class_labels
+from flow_core.models import class_labels
 
 __all__ = ["ConditionEmbedding"]
 
