@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import re
 import subprocess
 import sys
 import types
@@ -218,3 +220,53 @@ def test_rendered_example_task_learns(rendered_module: types.ModuleType, tmp_pat
     metrics = run_task("ocean-waves.example", tmp_path / "run", registry=registry)
     assert metrics["w2"] < 0.15 < metrics["w2_source"]
     assert (tmp_path / "run" / "figures" / "histogram.png").is_file()
+
+
+def _install_step(workflow: str) -> tuple[str, list[str]]:
+    """The ``FLOW_CORE`` value and the shell lines of the workflow's Install step."""
+    step = workflow.split("- name: Install", 1)[1].split("- name:", 1)[0]
+    env = re.search(r'FLOW_CORE: "([^"]+)"', step)
+    assert env is not None, step
+    commands = step.split("run: |", 1)[1]
+    return env.group(1), [line.strip() for line in commands.splitlines() if line.strip()]
+
+
+def test_ci_installs_flow_core_from_the_monorepo(tmp_path: Path):
+    source = "git+https://example.org/team/flow.git@v0.1.0#subdirectory=packages/flow-core"
+    root = new_plugin.render("ocean", tmp_path, flow_core=source)
+    workflow = (root / ".github/workflows/tests.yml").read_text(encoding="utf-8")
+    value, commands = _install_step(workflow)
+    assert value == source
+    assert commands.index('pip install "$FLOW_CORE"') < commands.index('pip install -e ".[test]"')
+    assert f'pip install "{source}"' in (root / "README.md").read_text(encoding="utf-8")
+    assert "subdirectory=packages/flow-core" in new_plugin.default_flow_core() or Path(
+        new_plugin.default_flow_core()
+    ) == (ROOT / "packages" / "flow-core")
+
+
+def test_ci_install_step_installs_flow_core_from_a_local_path(tmp_path: Path):
+    """Run the workflow's own ``pip install "$FLOW_CORE"`` line with a local path (into a
+    target folder, offline: the dependencies are this environment's)."""
+    local = str(ROOT / "packages" / "flow-core")
+    root = new_plugin.render("ocean", tmp_path, flow_core=local)
+    value, commands = _install_step(
+        (root / ".github/workflows/tests.yml").read_text(encoding="utf-8")
+    )
+    [line] = [c for c in commands if "$FLOW_CORE" in c]
+    target = tmp_path / "target"
+    env = {
+        **os.environ,
+        "FLOW_CORE": value,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "PIP_TARGET": str(target),
+        "PIP_NO_DEPS": "1",
+        "PIP_NO_BUILD_ISOLATION": "0",
+        "PIP_NO_INDEX": "1",
+        "PIP_QUIET": "1",
+    }
+    result = subprocess.run(
+        ["bash", "-c", line], cwd=root, env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    installed = target / "flow_core" / "cli.py"
+    assert installed.read_text() == (Path(local) / "src/flow_core/cli.py").read_text()
