@@ -97,3 +97,32 @@ def test_toml_tables_address_sections_and_roles():
     )
     assert resolution.config.train.lr == 0.02
     assert chosen.options == {"sampler": {"rtol": 1e-3}}
+
+
+def test_any_field_name_is_safe_unless_declared_a_component():
+    """A plain field may be called ``flow`` or ``optimizer``: only component() fields name
+    components, so its value is not looked up in the registry."""
+    from dataclasses import dataclass
+
+    from flow_core.options import component
+    from flow_core.training import TrainSettings, training
+
+    @dataclass(frozen=True)
+    class Config:
+        flow: str = "ground-truth.npz"  # a file, not a network
+        optimizer: str = "whatever"
+        sampler: str = component("sampler", "euler")
+        train: TrainSettings = training()
+
+    class Task:
+        pass
+
+    registry = isolated_registry()
+    with using_registry(registry):
+        resolution = resolve_settings(Config, overrides=[("flow", "other.npz")])
+        chosen = plan_run(Task(), resolution, registry)
+    assert resolution.config.flow == "other.npz"
+    assert chosen.components == {
+        "sampler": ("sampler", "euler"),
+        "train.optimizer": ("optimizer", "adam"),
+    }

@@ -173,6 +173,11 @@ class ScoopTask:
             self._report(ctx, config, pairs, initial, refined, metrics, train_seconds)
         return metrics
 
+    def evaluate(self, config: ScoopConfig, ctx: RunContext) -> dict[str, float]:
+        """``flow eval``: the trained network is loaded, then the pairs are estimated and
+        scored again (e.g. with other refinement settings: ``--set refine_steps=300``)."""
+        return self.run(config, ctx)
+
     @staticmethod
     def _report(
         ctx: RunContext,
