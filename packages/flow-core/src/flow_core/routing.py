@@ -155,6 +155,8 @@ def _check_explicit(
     registry: Registry,
 ) -> None:
     value = config_value(config, info.path)
+    if info.kind is not None and isinstance(value, str):
+        registry.get(info.kind, value)  # a misspelt name is reported as such, used or not
     if info.when is not None and not info.when.holds(config):
         raise ConfigError(
             f"{info.path}={value!r} is set but not used: it applies only when {info.when.text}"
