@@ -253,3 +253,17 @@ def test_boss_straightens_onto_the_guided_teacher(tmp_path, monkeypatch, evaluat
     run_task("images.digits", tmp_path / "w0", tiny(objective="boss", guidance_weight=0))
     assert not isinstance(teachers[1], ClassifierFreeGuidance)
     assert "sampled without guidance" not in (tmp_path / "w0" / "report.md").read_text()
+
+
+def test_a_folder_too_small_for_the_metrics_is_refused_before_training(tmp_path):
+    from PIL import Image
+
+    from flow_core.errors import ConfigError
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(10):  # every 5th file is a test image: 2 test images, 4 are needed
+        Image.new("RGB", (12, 12), (20 * i, 0, 0)).save(folder / f"img{i:02d}.png")
+    with pytest.raises(ConfigError, match="test split of folder holds 2 image"):
+        run_task("images.patches", tmp_path / "run", tiny(folder=str(folder), size=8))
+    assert not (tmp_path / "run").exists()

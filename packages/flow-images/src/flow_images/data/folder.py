@@ -17,7 +17,7 @@ import torch
 from einops import rearrange
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from flow_core.errors import FlowError
+from flow_core.errors import ConfigError, FlowError
 from flow_images.data.types import ImageData
 
 __all__ = ["SUFFIXES", "TEST_EVERY", "image_files", "load_folder_split"]
@@ -57,7 +57,7 @@ def load_folder_split(folder: str, split: str, size: int, channels: int) -> Imag
     root = Path(folder).expanduser()
     files = image_files(root)
     if len(files) < TEST_EVERY:
-        raise FlowError(
+        raise ConfigError(
             f"image folder {str(root)!r} has {len(files)} images; at least {TEST_EVERY} are "
             f"needed (every {TEST_EVERY}th file in sorted order is a test image)"
         )

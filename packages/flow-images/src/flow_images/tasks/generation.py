@@ -59,6 +59,8 @@ __all__ = ["GenerationConfig", "ImageGeneration"]
 
 _GRID_SEED = 104_723
 _SAMPLE_SEED = 271_828
+MIN_EVAL_IMAGES = 4
+"""Samples and test images needed by the metrics (k = 3 nearest neighbours, plus the point)."""
 DEFAULT_FLOWS = {
     "velocity": "unet",
     "average-velocity": "unet-average",
@@ -125,10 +127,10 @@ class GenerationConfig(GenerativeConfig):
             raise ConfigError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
         if self.perceptual_weight < 0:
             raise ConfigError(f"perceptual_weight must be >= 0, got {self.perceptual_weight}")
-        if self.eval_samples < 2:
+        if self.eval_samples < MIN_EVAL_IMAGES:
             raise ConfigError(
-                f"eval_samples must be >= 2 (the Fréchet distance needs a covariance), got"
-                f" {self.eval_samples}"
+                f"eval_samples must be >= {MIN_EVAL_IMAGES} (precision and recall use k = 3"
+                f" nearest neighbours; the Fréchet distance a covariance), got {self.eval_samples}"
             )
 
 
@@ -159,6 +161,7 @@ class ImageGeneration:
 
     def run(self, config: GenerationConfig, ctx: RunContext) -> dict[str, float]:
         train_data, test_data = self.datasets(config)
+        self._check_sizes(train_data, test_data)
         started = time.perf_counter()
         trained = self._train(config, ctx, train_data)
         train_seconds = time.perf_counter() - started
@@ -206,7 +209,6 @@ class ImageGeneration:
         return {"images": images} if labels is None else {"images": images, "labels": labels}
 
     def _train(self, config: GenerationConfig, ctx: RunContext, data: ImageData) -> TrainedFlow:
-        self._check_sizes(config, data)
         batches = _batches(data, config.train.batch_size)
         shape = tuple(data.images.shape[1:])
         refine = None
@@ -243,12 +245,15 @@ class ImageGeneration:
     # -- building blocks ------------------------------------------------------------------
 
     @staticmethod
-    def _check_sizes(config: GenerationConfig, data: ImageData) -> None:
-        if data.images.shape[0] < 2:
-            raise ConfigError(
-                f"the training split of {data.name} holds {data.images.shape[0]} image(s);"
-                " at least 2 are needed"
-            )
+    def _check_sizes(train: ImageData, test: ImageData) -> None:
+        """Both splits large enough for the metrics, before anything trains."""
+        for split, data in (("training", train), ("test", test)):
+            if data.images.shape[0] < MIN_EVAL_IMAGES:
+                raise ConfigError(
+                    f"the {split} split of {data.name} holds {data.images.shape[0]} image(s);"
+                    f" at least {MIN_EVAL_IMAGES} are needed (precision and recall use k = 3"
+                    " nearest neighbours)"
+                )
 
     def _objective_options(self, ctx: RunContext, config: GenerationConfig) -> dict[str, Any]:
         options: dict[str, Any] = {"cond_dropout": config.cond_dropout}
