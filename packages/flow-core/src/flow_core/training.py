@@ -13,6 +13,7 @@ Under torchrun the model is wrapped in DDP and each rank draws its own batches.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -347,6 +348,13 @@ def train(
         checkpoint is loaded and returned.
     """
     model = model.to(ctx.device)
+    if settings.precision != "fp32" and ctx.device.type == "cpu" and not ctx.restore_only:
+        warnings.warn(
+            f"precision={settings.precision} applies on accelerators; on the CPU this stage"
+            " trains in fp32 (CPU autocast is slow and changes numerics)",
+            UserWarning,
+            stacklevel=2,
+        )
     optimizer = build_optimizer(
         ctx, settings, model.parameters() if parameters is None else parameters
     )
