@@ -389,14 +389,20 @@ def train(
                 f" {_kept(last_saved, loop.directory)}"
             )
         optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-        scaler.unscale_(optimizer)
+        if scaler.is_enabled():  # fp16: scaled gradients, unscaled before clipping
+            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+            scaler.unscale_(optimizer)
+        else:
+            loss.backward()  # type: ignore[no-untyped-call]
         logging = bool(settings.log_every) and (loop.step + 1) % settings.log_every == 0
         if settings.grad_clip > 0 or logging:  # without clipping, the norm only when logged
             grad_norm = nn.utils.clip_grad_norm_(loop.model.parameters(), clip)
             metrics = {**metrics, "grad_norm": float(grad_norm)}
-        scaler.step(optimizer)
-        scaler.update()
+        if scaler.is_enabled():
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            optimizer.step()
         scheduler.step()
         if loop.ema is not None:
             loop.ema.update(loop.model)
