@@ -99,8 +99,8 @@ def test_names_are_substituted_everywhere(rendered: Path):
     assert '"flow_ocean_waves.tasks.example:ExampleTask"' in plugin
     assert "pytest" not in plugin and "torch" not in plugin  # hook implementations only
     task = (rendered / "src/flow_ocean_waves/tasks/example.py").read_text(encoding="utf-8")
-    assert 'flow: str = "ocean-affine"' not in task
-    assert 'flow: str = "ocean-waves-affine"' in task
+    assert '"ocean-affine"' not in task
+    assert 'flow: str = component("flow", "ocean-waves-affine")' in task
     # GitHub Actions expressions are not placeholders and survive rendering
     workflow = (rendered / ".github/workflows/tests.yml").read_text(encoding="utf-8")
     assert "${{ matrix.python-version }}" in workflow
