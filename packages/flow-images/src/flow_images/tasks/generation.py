@@ -72,11 +72,11 @@ Batches = Callable[[torch.Generator], dict[str, Tensor]]
 
 
 def _turbo(config: Any) -> bool:
-    return config.sampler == "flowturbo"
+    return bool(config.sampler == "flowturbo")
 
 
 def _perceptual(config: Any) -> bool:
-    return config.reflow_rounds > 0 and config.reflow_objective == "rf-pp"
+    return bool(config.reflow_rounds > 0 and config.reflow_objective == "rf-pp")
 
 
 @dataclass(frozen=True)

@@ -78,7 +78,8 @@ def merge_close_clusters(points: np.ndarray, labels: np.ndarray, epsilon: float)
     labels = np.asarray(labels, dtype=np.int64)
     clustered = np.flatnonzero(labels >= 0)
     if epsilon <= 0 or clustered.size == 0:
-        return labels.copy()
+        unchanged: np.ndarray = labels.copy()
+        return unchanged
     parent = np.arange(int(labels.max()) + 1)
 
     def root(i: int) -> int:
