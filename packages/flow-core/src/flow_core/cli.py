@@ -76,26 +76,29 @@ def _build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", parents=[common], help="one component: summary and config")
     p.add_argument("name")
 
-    p = sub.add_parser("run", parents=[common], help="run a task into a run directory")
-    p.add_argument("task")
-    p.add_argument(
+    # what run, eval and sample share: settings, device, progress bar
+    settings = _Parser(add_help=False, parents=[common])
+    settings.add_argument(
         "--set",
         dest="sets",
         action="append",
         default=[],
         metavar="KEY=VALUE",
-        help="override a config field (repeatable)",
+        help="set a config field or a component option (repeatable)",
     )
+    settings.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    settings.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+    p = sub.add_parser("run", parents=[settings], help="run a task into a run directory")
+    p.add_argument("task")
     p.add_argument("--config", type=Path, help="TOML file of config values")
     p.add_argument("--out", type=Path, help="run directory (default runs/<task>/<timestamp>)")
-    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     p.add_argument("--seed", type=int, default=0, help="seed for every random generator")
     p.add_argument(
         "--resume",
         action="store_true",
         help="continue the run in --out (or the newest run of the task)",
     )
-    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
     p = sub.add_parser("runs", parents=[common], help="runs under the runs root and their status")
     p.add_argument("task", nargs="?", help="only the runs of this task")
@@ -106,19 +109,9 @@ def _build_parser() -> argparse.ArgumentParser:
         ("eval", "re-evaluate a run's weights into RUN_DIR/evaluations/<time>/"),
         ("sample", "draw samples from a run's weights into RUN_DIR/evaluations/<time>/"),
     ):
-        p = sub.add_parser(command, parents=[common], help=what)
+        p = sub.add_parser(command, parents=[settings], help=what)
         p.add_argument("run_dir", type=Path, metavar="RUN_DIR")
-        p.add_argument(
-            "--set",
-            dest="sets",
-            action="append",
-            default=[],
-            metavar="KEY=VALUE",
-            help="override a config field or component option (repeatable)",
-        )
-        p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
         p.add_argument("--seed", type=int, help="seed (default: the run's)")
-        p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
         if command == "sample":
             p.add_argument("--count", type=int, default=64, help="number of samples (64)")
     return parser
