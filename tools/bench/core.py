@@ -33,6 +33,7 @@ SECTIONS = (
     "scaling",
     "likelihood",
     "contract",
+    "pairing",
 )
 
 
@@ -83,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         sec_grids,
         sec_likelihood,
         sec_meanflow,
+        sec_pairing,
         sec_reflow,
         sec_scaling,
         sec_solvers,
@@ -105,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         "scaling": lambda: sec_scaling.run(settings, the_targets),
         "likelihood": lambda: sec_likelihood.run(settings, zoo, the_targets),
         "contract": lambda: sec_contract.run(settings),
+        "pairing": lambda: sec_pairing.run(settings, the_targets),
     }
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")

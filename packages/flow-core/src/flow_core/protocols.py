@@ -43,6 +43,7 @@ __all__ = [
     "MODEL_KINDS",
     "AverageVelocityField",
     "Batch",
+    "BatchPreparer",
     "ConditionalFlow",
     "InvertibleFlow",
     "Objective",
@@ -120,6 +121,22 @@ class Objective(Protocol):
     model_kind: ClassVar[str]
 
     def __call__(self, model: nn.Module, batch: Batch) -> tuple[Tensor, dict[str, float]]: ...
+
+
+@runtime_checkable
+class BatchPreparer(Protocol):
+    """An objective with work on a batch that does not involve the model (the minibatch OT
+    pairing of OT-CFM), split out as ``prepare_batch`` so that the training loop can run it
+    for the next batch in a background thread while the current step trains.
+
+    ``prepare_batch(batch, generator)`` returns the prepared batch, which ``__call__`` then
+    accepts as it is. It must draw randomness only from ``generator`` (a fresh generator
+    seeded from the run's seed, stage and step, so that the result is the same whether it
+    runs ahead or not, and after a resume), never touch the model, and return ``batch``
+    itself when there is nothing to prepare.
+    """
+
+    def prepare_batch(self, batch: Batch, generator: torch.Generator) -> Batch: ...
 
 
 @runtime_checkable

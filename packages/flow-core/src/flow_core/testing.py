@@ -3,6 +3,8 @@
 * :func:`check_plugin` — a conformance check of a plugin module;
 * :func:`isolated_registry` — a registry of core plus given plugin modules, no entry points;
 * :func:`run_task` — run a task exactly as ``flow run`` does and return its metrics;
+* :func:`run_context` — a CPU :class:`~flow_core.runner.RunContext` for calling
+  :func:`flow_core.training.train` directly in a test;
 * fixture ``flow_registry`` — a factory for isolated registries.
 
 This module imports nothing heavy at import time, because pytest loads it in every session of
@@ -21,8 +23,9 @@ import pytest
 
 if TYPE_CHECKING:
     from flow_core.registry import Registry
+    from flow_core.runner import RunContext
 
-__all__ = ["check_plugin", "flow_registry", "isolated_registry", "run_task"]
+__all__ = ["check_plugin", "flow_registry", "isolated_registry", "run_context", "run_task"]
 
 
 def isolated_registry(*modules: types.ModuleType) -> Registry:
@@ -179,6 +182,36 @@ def run_task(
         show_progress=False,
     )
     return metrics
+
+
+def run_context(
+    run_dir: str | Path,
+    *,
+    resume: bool = False,
+    seed: int = 0,
+    task: str = "test",
+    registry: Registry | None = None,
+) -> RunContext:
+    """A single-process CPU run context writing into ``run_dir`` (created if missing), for
+    tests that call :func:`flow_core.training.train` without the runner."""
+    import torch
+
+    from flow_core.gpu import DistInfo
+    from flow_core.runner import RunContext
+
+    folder = Path(run_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    return RunContext(
+        task,
+        None,
+        folder,
+        torch.device("cpu"),
+        seed,
+        resume,
+        registry if registry is not None else isolated_registry(),
+        DistInfo(0, 0, 1),
+        show_progress=False,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -35,6 +35,7 @@ from flow_core.gpu import (
     wrap_ddp,
 )
 from flow_core.options import component, construct, option, section
+from flow_core.prefetch import BatchStream
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,6 +85,9 @@ class TrainSettings:
             of the trained weights; 0 disables.
         precision: ``fp32``, or ``bf16`` / ``fp16`` autocast (fp16 with a gradient scaler).
         compile: ``torch.compile`` the model for training.
+        prefetch: run the objective's batch preparation (OT-CFM's minibatch pairing; see
+            :class:`~flow_core.protocols.BatchPreparer`) for the next batch in a background
+            thread while the current step trains. The numbers are the same either way.
         log_every: write a line to the loggers every this many steps (0: never).
         eval_every: run the task's periodic evaluation every this many steps (0: never).
         checkpoint_every: checkpoint every this many steps (0: only at the end).
@@ -103,6 +107,7 @@ class TrainSettings:
     ema_decay: float = 0.0
     precision: str = "fp32"
     compile: bool = False
+    prefetch: bool = True
     log_every: int = 50
     eval_every: int = 0
     checkpoint_every: int = 500
@@ -193,8 +198,8 @@ def _move(batch: Batch, device: torch.device) -> dict[str, torch.Tensor]:
     return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
 
-def _rng_state(generator: torch.Generator) -> dict[str, Any]:
-    state: dict[str, Any] = {"torch": torch.get_rng_state(), "data": generator.get_state()}
+def _rng_state(data_state: torch.Tensor) -> dict[str, Any]:
+    state: dict[str, Any] = {"torch": torch.get_rng_state(), "data": data_state}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
@@ -231,6 +236,7 @@ class _Loop:
         torch.manual_seed(ctx.seed + ctx.dist.rank)
         self.step = 0
         self.metrics: dict[str, float] = {}
+        self.stream: BatchStream | None = None
 
     @property
     def eval_model(self) -> nn.Module:
@@ -248,7 +254,8 @@ class _Loop:
                 f"parameters became non-finite by step {self.step}; training stopped and"
                 f" {_kept(last_saved, self.directory)}"
             )
-        rng = all_gather_object(_rng_state(self.generator))
+        data_state = self.stream.data_state() if self.stream else self.generator.get_state()
+        rng = all_gather_object(_rng_state(data_state))
         if self.ctx.is_main:
             state: dict[str, Any] = {
                 "step": self.step,
@@ -378,49 +385,64 @@ def train(
     bar = ctx.progress(settings.steps, f"train {label}", initial=loop.step)
     network.train()
     evaluations: list[dict[str, float]] = []
-    while loop.step < settings.steps:
-        batch = _move(next_batch(loop.generator), ctx.device)
-        with autocast(ctx.device, settings.precision):
-            loss, metrics = objective(network, batch)
-        if not bool(torch.isfinite(loss.detach())):
-            bar.close()
-            raise TrainingDivergedError(
-                f"loss became {loss.item()} at step {loop.step + 1}; training stopped and"
-                f" {_kept(last_saved, loop.directory)}"
-            )
-        optimizer.zero_grad(set_to_none=True)
-        if scaler.is_enabled():  # fp16: scaled gradients, unscaled before clipping
-            scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
-            scaler.unscale_(optimizer)
-        else:
-            loss.backward()  # type: ignore[no-untyped-call]
-        logging = bool(settings.log_every) and (loop.step + 1) % settings.log_every == 0
-        if settings.grad_clip > 0 or logging:  # without clipping, the norm only when logged
-            grad_norm = nn.utils.clip_grad_norm_(loop.model.parameters(), clip)
-            metrics = {**metrics, "grad_norm": float(grad_norm)}
-        if scaler.is_enabled():
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            optimizer.step()
-        scheduler.step()
-        if loop.ema is not None:
-            loop.ema.update(loop.model)
-        loop.step += 1
-        bar.update(1)
-        loop.metrics = {"loss": float(loss.detach()), **metrics}
-        if logging:
-            lr = optimizer.param_groups[0]["lr"]
-            ctx.log(loop.step, {**loop.metrics, "lr": float(lr)}, stage)
-            bar.set_postfix(loss=f"{loop.metrics['loss']:.4g}")
-        if eval_fn is not None and settings.eval_every and loop.step % settings.eval_every == 0:
-            evaluated = _evaluate(eval_fn, loop.eval_model, loop.step)
-            ctx.log(loop.step, {f"eval/{k}": v for k, v in evaluated.items()}, stage)
-            evaluations.append({"step": float(loop.step), **evaluated})
-            network.train()
-        if settings.checkpoint_every and loop.step % settings.checkpoint_every == 0:
-            loop.save(last_saved)
-            last_saved = loop.step
+    stream = loop.stream = BatchStream(
+        next_batch,
+        loop.generator,
+        lambda batch: _move(batch, ctx.device),
+        objective,
+        device=ctx.device,
+        seed=ctx.seed,
+        rank=ctx.dist.rank,
+        stage=stage,
+        ahead=settings.prefetch,
+    )
+    try:
+        while loop.step < settings.steps:
+            batch = stream.take(loop.step + 1, settings.steps)
+            with autocast(ctx.device, settings.precision):
+                loss, metrics = objective(network, batch)
+            if not bool(torch.isfinite(loss.detach())):
+                bar.close()
+                raise TrainingDivergedError(
+                    f"loss became {loss.item()} at step {loop.step + 1}; training stopped and"
+                    f" {_kept(last_saved, loop.directory)}"
+                )
+            optimizer.zero_grad(set_to_none=True)
+            if scaler.is_enabled():  # fp16: scaled gradients, unscaled before clipping
+                scaler.scale(loss).backward()  # type: ignore[no-untyped-call]
+                scaler.unscale_(optimizer)
+            else:
+                loss.backward()  # type: ignore[no-untyped-call]
+            logging = bool(settings.log_every) and (loop.step + 1) % settings.log_every == 0
+            if settings.grad_clip > 0 or logging:  # without clipping, the norm only when logged
+                grad_norm = nn.utils.clip_grad_norm_(loop.model.parameters(), clip)
+                metrics = {**metrics, "grad_norm": float(grad_norm)}
+            if scaler.is_enabled():
+                scaler.step(optimizer)
+                scaler.update()
+            else:
+                optimizer.step()
+            scheduler.step()
+            if loop.ema is not None:
+                loop.ema.update(loop.model)
+            loop.step += 1
+            bar.update(1)
+            loop.metrics = {"loss": float(loss.detach()), **metrics}
+            if logging:
+                lr = optimizer.param_groups[0]["lr"]
+                ctx.log(loop.step, {**loop.metrics, "lr": float(lr)}, stage)
+                bar.set_postfix(loss=f"{loop.metrics['loss']:.4g}")
+            if eval_fn is not None and settings.eval_every and loop.step % settings.eval_every == 0:
+                evaluated = _evaluate(eval_fn, loop.eval_model, loop.step)
+                ctx.log(loop.step, {f"eval/{k}": v for k, v in evaluated.items()}, stage)
+                evaluations.append({"step": float(loop.step), **evaluated})
+                network.train()
+            if settings.checkpoint_every and loop.step % settings.checkpoint_every == 0:
+                loop.save(last_saved)
+                last_saved = loop.step
+    finally:
+        stream.close()
+        loop.stream = None
     bar.close()
     if last_saved != loop.step:
         loop.save(last_saved)

@@ -51,10 +51,18 @@ from flow_core.paths.affine import AffinePath
 from flow_core.protocols import Batch
 
 __all__ = [
+    "PARTNERS",
     "ConditionalFlowMatching",
     "OTConditionalFlowMatching",
     "SinkhornConditionalFlowMatching",
 ]
+
+PARTNERS = "partners"
+"""Batch key of the partner indices that :meth:`ConditionalFlowMatching.prepare_batch` adds."""
+
+
+def _distinct_fraction(partners: Tensor) -> float:
+    return float(torch.unique(partners).numel() / max(partners.numel(), 1))
 
 
 class ConditionalFlowMatching:
@@ -69,7 +77,10 @@ class ConditionalFlowMatching:
 
     Randomness comes from torch's global generators, drawn in this order: ``x0`` (when absent),
     ``t``, the Sinkhorn draws, ``ξ`` (when ``sigma > 0``), the condition dropout; saving and
-    restoring the RNG state therefore reproduces a step exactly.
+    restoring the RNG state therefore reproduces a step exactly. Under
+    :func:`flow_core.training.train`, the OT couplings pair each batch beforehand with
+    :meth:`prepare_batch` (one step ahead, in a background thread): ``x0`` and the Sinkhorn
+    draws then come from that step's own generator instead.
 
     Args:
         sigma: standard deviation σ ≥ 0 of the Gaussian smoothing around the path.
@@ -129,13 +140,38 @@ class ConditionalFlowMatching:
         x0, x1 = source_and_data(batch, self.name)
         t = self.time_density(x1.shape[0], device=x1.device, dtype=x1.dtype)
         cond = batch.get("cond")
-        x1, unique = self.couple(x0, x1, cond)
+        if PARTNERS in batch:  # paired ahead by prepare_batch
+            unique: float | None = _distinct_fraction(batch[PARTNERS])
+        else:
+            x1, unique = self.couple(x0, x1, cond)
         per_sample = self.regression_loss(model, x0, x1, t, cond)
         loss = per_sample.mean()
         metrics = {"loss": loss.item()}
         if unique is not None:
             metrics["unique_pairs"] = unique
         return loss, metrics
+
+    def prepare_batch(self, batch: Batch, generator: torch.Generator) -> Batch:
+        """Pair the batch before the step (:class:`~flow_core.protocols.BatchPreparer`).
+
+        Draws ``x0`` from ``generator`` when the batch has none and re-pairs ``x1`` with it
+        by the coupling; the result carries the partner indices under ``"partners"``, so
+        ``__call__`` uses the pairs as they are. The independent coupling has nothing to
+        prepare: the batch is returned unchanged.
+        """
+        if self.coupling == "independent":
+            return batch
+        if "x1" not in batch:
+            raise FlowError(f"{self.name}: the batch needs key 'x1'; got keys {sorted(batch)}")
+        x1 = batch["x1"]
+        x0 = batch.get("x0")
+        if x0 is None:
+            x0 = torch.randn(
+                x1.shape, generator=generator, device=generator.device, dtype=x1.dtype
+            ).to(x1.device)
+        x0, x1 = source_and_data({"x0": x0, "x1": x1}, self.name)
+        partners = self.partners(x0, x1, batch.get("cond"), generator)
+        return {**batch, "x0": x0, "x1": x1[partners], PARTNERS: partners}
 
     def couple(self, x0: Tensor, x1: Tensor, cond: Tensor | None) -> tuple[Tensor, float | None]:
         """Re-pair the data with the source: ``(x1[j], fraction of distinct j)``.
@@ -146,6 +182,14 @@ class ConditionalFlowMatching:
         """
         if self.coupling == "independent":
             return x1, None
+        partners = self.partners(x0, x1, cond, None)
+        return x1[partners], _distinct_fraction(partners)
+
+    def partners(
+        self, x0: Tensor, x1: Tensor, cond: Tensor | None, generator: torch.Generator | None
+    ) -> Tensor:
+        """The partner ``j[i]`` of each source sample under the (non-independent) coupling;
+        the Sinkhorn draws use ``generator`` (torch's global one when ``None``)."""
         labels = cond if cond is not None and is_label_tensor(cond) else None
         if cond is not None and labels is None:
             raise FlowError(
@@ -154,11 +198,8 @@ class ConditionalFlowMatching:
                 "w-cfm for continuous conditions)"
             )
         if self.coupling == "ot":
-            partners = exact_ot_permutation(x0, x1, self.ot_solver, labels=labels)
-        else:
-            partners = sinkhorn_coupling(x0, x1, self.sinkhorn_reg, labels=labels)
-        unique = torch.unique(partners).numel() / max(partners.numel(), 1)
-        return x1[partners], unique
+            return exact_ot_permutation(x0, x1, self.ot_solver, labels=labels)
+        return sinkhorn_coupling(x0, x1, self.sinkhorn_reg, generator, labels=labels)
 
     def regression_loss(
         self, model: nn.Module, x0: Tensor, x1: Tensor, t: Tensor, cond: Tensor | None
