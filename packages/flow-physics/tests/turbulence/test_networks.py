@@ -63,7 +63,7 @@ def test_rotary_scores_depend_on_relative_position_only():
         assert torch.allclose(diagonal, diagonal[0].expand(n))
 
 
-@pytest.mark.parametrize("name", sorted(NETWORKS))
+@pytest.mark.parametrize("name", sorted(set(NETWORKS) - {"neuralop-fno"}))
 @pytest.mark.parametrize("grid", [(16, 16), (8, 8, 8)])
 def test_operators_map_fields_to_fields(name, grid):
     cls, fixed = NETWORKS[name]

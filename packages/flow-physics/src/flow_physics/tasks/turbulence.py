@@ -141,7 +141,7 @@ def build_network(name: str, config: TurbulenceConfig, dimension: int) -> nn.Mod
     if name.startswith("ifactformer"):
         sizes.update(width=config.width, heads=config.heads, head_dim=config.head_dim)
     else:
-        width = config.fno_width if name == "fno" else config.ifno_width
+        width = config.ifno_width if name == "ifno" else config.fno_width
         sizes.update(width=width, modes=config.modes)
     return OneStep(cls(channels=dimension, dimension=dimension, **sizes, **fixed), config.residual)
 
