@@ -7,6 +7,8 @@ that it does not replace the installed torch.
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -46,6 +48,13 @@ class NeuralopFNO(nn.Module):
             hidden_channels=width,
             n_layers=depth,
         )
+
+    def state_dict(self, *args: Any, **kwargs: Any) -> Any:
+        """The tensors only: neuraloperator adds a ``_metadata`` dict that checkpoints refuse."""
+        state = super().state_dict(*args, **kwargs)
+        for key in [k for k, v in state.items() if not isinstance(v, torch.Tensor)]:
+            del state[key]
+        return state
 
     def forward(self, u: torch.Tensor) -> torch.Tensor:
         out: torch.Tensor = self.net(u)
