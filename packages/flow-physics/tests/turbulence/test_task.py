@@ -87,3 +87,24 @@ def test_task_is_registered(flow_registry):
     registry = flow_registry(flow_physics.plugin)
     names = [e.name for e in registry.entries() if e.plugin.name == "physics"]
     assert "physics.turbulence" in names
+
+
+def test_tiny_3d_run(tmp_path):
+    settings = {
+        **TINY,
+        "dimension": 3,
+        "solver_grid": 8,
+        "grid": 8,
+        "forcing_k": 1,
+        "viscosity": 0.05,
+        "spinup": 0.2,
+        "frames": 4,
+        "rollout_steps": 3,
+        "models": "ifactformer-m,fno",
+        "modes": 2,
+        "train.steps": 2,
+        "cache_dir": str(tmp_path / "cache"),
+    }
+    metrics = run_task("physics.turbulence", tmp_path / "run", settings)
+    assert 0 < metrics["ifactformer_m_one_step_rel_l2"] < 10
+    assert (tmp_path / "run" / "figures" / "vorticity-strip.png").is_file()
