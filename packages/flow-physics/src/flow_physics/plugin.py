@@ -19,5 +19,11 @@ FLOW_PLUGIN_API = 1
 
 @flow_core.hookimpl
 def flow_register_tasks() -> list[Component]:
-    """No task yet: the PTA model-comparison task is planned (issue 14)."""
-    return []
+    """The physics tasks (the PTA model-comparison task of issue 14 is planned)."""
+    return [
+        Component(
+            "physics.turbulence",
+            "flow_physics.tasks.turbulence:TurbulenceTask",
+            "turbulence surrogates: IFactFormer-m/-o, FNO, IFNO rolled out on Kolmogorov flow",
+        ),
+    ]
