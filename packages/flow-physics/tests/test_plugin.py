@@ -8,11 +8,6 @@ def test_plugin_conforms():
     check_plugin(flow_physics.plugin)
 
 
-def test_registers_nothing_until_a_task_exists(flow_registry):
-    registry = flow_registry(flow_physics.plugin)
-    assert not [entry for entry in registry.entries() if entry.plugin.name == "physics"]
-
-
 def test_entry_point_is_declared():
     found = [ep for ep in entry_points(group="flow.plugins") if ep.name == "physics"]
     assert found and found[0].value == "flow_physics.plugin"
