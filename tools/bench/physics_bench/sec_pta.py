@@ -26,7 +26,7 @@ from flow_physics.pta.models import build_posterior, parse_models
 
 __all__ = ["section"]
 
-NESSAI_BUDGET_S = 1200.0
+NESSAI_BUDGET_S = 300.0
 """nessai is skipped for the models left once the section has run this long (said on the page)."""
 
 
@@ -58,7 +58,7 @@ def _gauss_row(name: str, estimate: object, exact: float) -> dict[str, object]:
         "estimator": name,
         "ln Z": f"{ln_z:.4f} ± {err:.4f}",
         "analytic": f"{exact:.4f}",
-        "|Δ| / σ": f"{abs(ln_z - exact) / err:.1f}",
+        "abs(Δ) / σ": f"{abs(ln_z - exact) / err:.1f}",
         "verdict": "pass" if abs(ln_z - exact) < 3 * err + 1e-3 else "FAIL",
     }
 
@@ -90,7 +90,7 @@ def section(args: argparse.Namespace) -> str:
     exact, gauss_rows = _gaussian_check()
     pulsars, n_freq, seed = (3, 3, 0)
     steps = 100 if quick else 300
-    models = "curn-powerlaw,hd-powerlaw,hd-smbhb"
+    models = "hd-powerlaw,hd-smbhb"
     config = SyntheticConfig(n_pulsars=pulsars, gw_log10_A=-14.0)
     array = make_array(config, seed=seed)
     specs = parse_models(models)
@@ -126,8 +126,8 @@ def section(args: argparse.Namespace) -> str:
             f"dynesty-{spec.name}",
             work,
             nlive=50 if quick else 100,
-            bound="multi",
-            sample="unif",
+            bound="single",
+            sample="rwalk",
             dlogz=0.1,
             npool=1,
             check_point=False,
@@ -145,7 +145,6 @@ def section(args: argparse.Namespace) -> str:
                 work / "nessai",
                 nlive=200,
                 n_pool=None,
-                plot=False,
                 seed=seed,
             )
         f_ln_z, f_err = metrics[f"ln_z/{spec.name}"], metrics[f"ln_z_err/{spec.name}"]
@@ -166,7 +165,7 @@ def section(args: argparse.Namespace) -> str:
                 "ln Z dynesty": f"{d_ln_z:.2f} ± {d_err:.2f}",
                 "ln Z nessai": "not run" if math.isnan(n_ln_z) else f"{n_ln_z:.2f} ± {n_err:.2f}",
                 "Δ ln Z (flow − dynesty)": f"{delta:+.2f}",
-                "|Δ| ≤ 0.2": "pass" if abs(delta) <= 0.2 else "FAIL",
+                "abs(Δ) ≤ 0.2": "pass" if abs(delta) <= 0.2 else "FAIL",
             }
         )
         verdicts.append(abs(delta) <= 0.2)
@@ -221,7 +220,7 @@ def section(args: argparse.Namespace) -> str:
     hell_ok = all(r["H ≤ 0.1 on every marginal"] == "pass" for r in hell_rows)
     claims = [
         {
-            "claim": "|Δ ln Z| ≤ 0.2 against dynesty, every model",
+            "claim": "abs(Δ ln Z) ≤ 0.2 against dynesty, every model",
             "verdict": "holds" if all(verdicts) else "does not hold",
         },
         {
@@ -258,7 +257,7 @@ def section(args: argparse.Namespace) -> str:
             f" `flow_physics.pta.bilby_bridge`). Flow route: `physics.pta`, {steps} reverse-KL"
             f" steps of 64 draws per model, 4096 importance draws (whole run"
             f" {flow_total:.0f} s incl. set-up). dynesty: bilby, nlive"
-            f" {50 if quick else 100}, bound multi, sample unif, dlogz 0.1. nessai: bilby,"
+            f" {50 if quick else 100}, bound single, sample rwalk, dlogz 0.1. nessai: bilby,"
             f" nlive 200{'' if have_nessai and not quick else ' (not run)'}. One thread each.\n",
             "### Evidence estimators on a Gaussian with analytic ln Z\n",
             f"5-D Gaussian likelihood in a uniform box [-5, 5]^5: ln Z = {exact}.\n",
