@@ -1,6 +1,6 @@
 """Standalone runner of the flow-physics turbulence benchmark: writes
-docs/benchmarks/physics-turbulence.md (the lead wires the section into ``nox -s bench --
-physics``).
+docs/benchmarks/physics-turbulence.md (``nox -s bench -- physics --only turbulence`` calls
+it).
 
     python tools/bench/physics_turbulence.py [--quick] [--seeds N] [--steps S] [--out PATH]
 

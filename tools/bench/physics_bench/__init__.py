@@ -1,1 +1,1 @@
-"""Sections of the flow-physics benchmark."""
+"""Sections of the flow-physics benchmark pages (PTA and turbulence)."""

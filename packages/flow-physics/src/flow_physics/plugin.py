@@ -1,26 +1,34 @@
-"""Hook implementations of the physics plugin, and nothing else.
-
-flow-physics is a library for now (spectra, Hellings-Downs, likelihood, evidence); the PTA
-model-comparison task of issue 14 is planned. Until it exists the plugin registers no
-component: the task hook is implemented and returns an empty list, so the plugin loads,
-passes ``check_plugin`` and shows in ``flow plugins`` without advertising anything it cannot
-run.
-"""
+"""Hook implementations of the physics plugin, and nothing else."""
 
 from __future__ import annotations
 
 import flow_core
 from flow_core import Component
 
-__all__ = ["FLOW_PLUGIN_API", "flow_register_tasks"]
+__all__ = ["FLOW_PLUGIN_API", "flow_register_flows", "flow_register_tasks"]
 
 FLOW_PLUGIN_API = 1
 
 
 @flow_core.hookimpl
-def flow_register_tasks() -> list[Component]:
-    """The physics tasks (the PTA model-comparison task of issue 14 is planned)."""
+def flow_register_flows() -> list[Component]:
     return [
+        Component(
+            "physics-nsf",
+            "flow_physics.networks.spline:SplineFlow",
+            "neural-spline normalizing flow (zuko NSF, coupling) for posterior inference",
+        ),
+    ]
+
+
+@flow_core.hookimpl
+def flow_register_tasks() -> list[Component]:
+    return [
+        Component(
+            "physics.pta",
+            "flow_physics.tasks.pta:PTATask",
+            "PTA background model comparison: a flow per model, evidences, Bayes factors",
+        ),
         Component(
             "physics.turbulence",
             "flow_physics.tasks.turbulence:TurbulenceTask",

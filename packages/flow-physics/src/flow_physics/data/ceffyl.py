@@ -18,6 +18,12 @@ with residual PSD ``S(f; theta)``,
 with ``p`` read at the nearest grid bin; ``ln L = -inf`` where ``log10 rho_k`` lies above the
 grid's last point, and values below the grid are clamped to its first bin (a spectrum far below
 the noise is as likely as the lowest resolved level). The constant bin width is left out.
+With ``interpolation="linear"`` the log density is interpolated linearly between the grid
+points instead, and above the grid it falls off as ``-1/2 (excess / step)^2`` from its last
+value (a differentiable wall in place of ``-inf``): the same values at the grid points, but
+continuous and with a gradient everywhere, which gradient-based inference (reverse-KL
+training of a flow) needs. The mass this adds above the grid is that of about one grid step
+at the top density, negligible for densities that cover their posterior.
 """
 
 from __future__ import annotations
@@ -167,16 +173,25 @@ class CeffylLikelihood(nn.Module):
 
     Call with ``theta`` of shape ``(n_sets, len(spectrum.parameter_names))`` to get ``ln L`` of
     shape ``(n_sets,)`` (float64); move with ``.to(device)``. ``tspan`` defaults to
-    ``1 / freqs[0]``.
+    ``1 / freqs[0]``; ``interpolation`` is ``"nearest"`` (ceffyl's lookup) or ``"linear"``.
     """
 
     freqs: Tensor
     density: Tensor
 
     def __init__(
-        self, densities: CeffylDensities, spectrum: SpectralModel, tspan: float | None = None
+        self,
+        densities: CeffylDensities,
+        spectrum: SpectralModel,
+        tspan: float | None = None,
+        interpolation: str = "nearest",
     ) -> None:
         super().__init__()
+        if interpolation not in ("nearest", "linear"):
+            raise ConfigError(
+                f"CeffylLikelihood: interpolation={interpolation!r}; accepted: nearest, linear"
+            )
+        self.interpolation = interpolation
         self.spectrum = spectrum
         self.tspan = float(tspan if tspan is not None else 1.0 / densities.freqs[0])
         grid = densities.log10_rho_grid
@@ -199,14 +214,25 @@ class CeffylLikelihood(nn.Module):
         return 0.5 * torch.log10(psd_to_rho2(psd, self.tspan))
 
     def forward(self, theta: Tensor) -> Tensor:
-        """``ln L`` at the nearest grid bin; -inf above the grid, clamped below it."""
+        """``ln L`` at the nearest grid bin, -inf above the grid (or interpolated, with a
+        smooth wall above it); clamped below the grid."""
         x = self.log10_rho(theta)
-        index = torch.round((x - self.grid_start) / self.grid_step).long()
+        position = ((x - self.grid_start) / self.grid_step).clamp(0, self.n_grid - 1)
         above = x > self.grid_start + (self.n_grid - 1) * self.grid_step
-        index = index.clamp(0, self.n_grid - 1)
-        n_freq = self.density.shape[1]
-        freq_index = torch.arange(n_freq, device=x.device)
-        # density[p, k, index[s, k]] for every set s, pulsar p and frequency k.
-        picked = self.density[:, freq_index[None, :], index]  # (n_psr, n_sets, n_freq)
-        value = picked.sum((0, -1))
+        if self.interpolation == "nearest":
+            value = self._pick(torch.round(position).long()).sum((0, -1))
+        else:
+            lower = position.floor().clamp(max=self.n_grid - 2)
+            weight = position - lower
+            index = lower.long()
+            mixed = (1 - weight) * self._pick(index) + weight * self._pick(index + 1)
+            top = self.grid_start + (self.n_grid - 1) * self.grid_step
+            excess = ((x - top) / self.grid_step).clamp_min(0.0)
+            return (mixed - 0.5 * excess**2).sum((0, -1))
         return torch.where(above.any(-1), torch.full_like(value, -torch.inf), value)
+
+    def _pick(self, index: Tensor) -> Tensor:
+        """``density[p, k, index[s, k]]`` for every pulsar p, set s and frequency k, shape
+        ``(n_psr, n_sets, n_freq)``."""
+        freq_index = torch.arange(self.density.shape[1], device=index.device)
+        return self.density[:, freq_index[None, :], index]
