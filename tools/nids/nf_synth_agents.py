@@ -60,6 +60,9 @@ class _Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # clients hanging up mid-reply (slow HTTP, timeouts) are part of the traffic
+
 
 def _dns(seconds: float) -> None:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -192,7 +195,7 @@ def synflood(source: str, seconds: float, seed: int) -> None:
         )
         ip.len = len(bytes(ip))
         raw.sendto(bytes(ip), (SERVER, 0))
-        time.sleep(0.004)
+        time.sleep(0.01)
 
 
 def slowhttp(source: str, seconds: float, seed: int) -> None:

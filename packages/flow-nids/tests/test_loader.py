@@ -29,6 +29,8 @@ def test_schema_constants_match_the_paper():
 def test_reads_v2_in_chunks_same_as_whole(csv_file: Path, records: pd.DataFrame):
     whole = read_netflow(csv_file)
     chunked = read_netflow(csv_file, chunk_rows=128)
+    text = read_netflow(csv_file, chunk_rows=500, engine="pandas")
+    pd.testing.assert_frame_equal(whole.frame, text.frame)
     assert whole.schema == "NF-v2"
     assert len(whole.frame) == len(records) == len(chunked.frame)
     pd.testing.assert_frame_equal(whole.frame, chunked.frame)

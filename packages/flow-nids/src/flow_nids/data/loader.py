@@ -170,13 +170,18 @@ def validate_frame(frame: pd.DataFrame, source: str, first_line: int = 2) -> pd.
 
 
 def read_netflow(
-    path: str | Path, *, chunk_rows: int = 1 << 18, columns: tuple[str, ...] | None = None
+    path: str | Path,
+    *,
+    chunk_rows: int = 1 << 18,
+    columns: tuple[str, ...] | None = None,
+    engine: str = "pyarrow",
 ) -> NetflowTable:
     """Read and validate an NF-v2 or NF-v3 CSV file (optionally gzip-compressed) in chunks
     of about ``chunk_rows`` rows, keeping ``columns`` (default: all) plus Label and Attack.
 
-    pyarrow's streaming reader parses the numbers; a value it cannot parse sends the file
-    through pandas as text, which finds and names the offending cell.
+    With ``engine="pyarrow"`` pyarrow's streaming reader parses the numbers, and a value it
+    cannot parse sends the file through the ``"pandas"`` engine, which reads text chunks and
+    finds and names the offending cell.
 
     Raises:
         ConfigError: the file is missing, or its header or values break the schema.
@@ -191,7 +196,11 @@ def read_netflow(
     schema = _schema(header, source)
     keep = [*(header if columns is None else columns)]
     keep = [c for c in keep if c not in _TARGETS] + list(_TARGETS)
+    if engine not in ("pyarrow", "pandas"):
+        raise ConfigError(f"engine must be 'pyarrow' or 'pandas', got {engine!r}")
     try:
+        if engine == "pandas":
+            raise pa.ArrowInvalid("text path requested")
         parts = list(_arrow_chunks(path, keep, chunk_rows, source))
     except pa.ArrowInvalid:
         parts = list(_pandas_chunks(path, keep, chunk_rows, source))

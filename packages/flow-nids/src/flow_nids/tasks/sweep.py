@@ -111,6 +111,8 @@ class SweepTask:
                 )
                 seconds = time.perf_counter() - clock
                 scored = binary_metrics(truth, scores >= 0.5)
+                windows = config.train.steps * config.train.batch_size
+                train_rate = windows / max(trained.seconds, 1e-9)
                 row = {
                     "encoding": encoding,
                     "head": head,
@@ -119,20 +121,23 @@ class SweepTask:
                     "balanced_accuracy": scored["balanced_accuracy"],
                     "precision": scored["precision"],
                     "recall": scored["recall"],
-                    "train flows/s": config.train.steps
-                    * config.train.batch_size
-                    / max(trained.seconds, 1e-9),
+                    "train flows/s": train_rate,
                     "inference flows/s": len(test_ends) / max(seconds, 1e-9),
                 }
                 rows.append(row)
                 prefix = f"{encoding}/{head}"
                 metrics[f"{prefix}/f1"] = scored["f1"]
                 metrics[f"{prefix}/balanced_accuracy"] = scored["balanced_accuracy"]
+                metrics[f"{prefix}/precision"] = scored["precision"]
+                metrics[f"{prefix}/recall"] = scored["recall"]
                 metrics[f"{prefix}/parameters"] = float(trained.model.parameter_count())
+                metrics[f"{prefix}/train_flows_per_s"] = train_rate
                 metrics[f"{prefix}/inference_flows_per_s"] = len(test_ends) / max(seconds, 1e-9)
         baselines = evaluate_baselines(prepared, ctx.seed) if config.baselines else {}
         for name, values in baselines.items():
-            metrics[f"{name}/f1"] = values["f1"]
+            for key in ("f1", "balanced_accuracy", "precision", "recall"):
+                metrics[f"{name}/{key}"] = values[key]
+            metrics[f"{name}/train_flows_per_s"] = values["train_flows_per_s"]
             metrics[f"{name}/inference_flows_per_s"] = values["inference_flows_per_s"]
         if ctx.is_main:
             ctx.report.add_text(
