@@ -8,7 +8,7 @@ loss on the client and attacker links):
 - ``server`` 10.77.0.1: HTTP (pages, file downloads, a login form) and DNS;
 - ``clients`` 10.77.0.2-9: benign browsing, DNS look-ups and file transfers, all the time;
 - ``attacker`` one address per attack: 10.77.0.66 port scans, .67 SYN floods, .68 slow HTTP,
-  .69 brute-force logins, in episodes between benign-only stretches.
+  .69 brute-force logins, in episodes (the four in turn) between benign-only stretches.
 
 Every traffic loop is bounded in count and time and addressed only to these namespaces. The
 switch port facing the server is captured to a pcap, which :mod:`flow_nids.data.pcap` turns
@@ -20,7 +20,6 @@ package (``flow_nids/data/nf-synth.csv.gz``) and prints the class counts.
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import subprocess
 import sys
@@ -178,12 +177,11 @@ def run_traffic(
                 )
             )
         )
-    rng = random.Random(seed)
     kinds = list(MODES)
     schedule = []
     time.sleep(gap_seconds)
     for episode in range(episodes):
-        kind = kinds[episode % len(kinds)] if episode < len(kinds) else rng.choice(kinds)
+        kind = kinds[episode % len(kinds)]
         address = next(a for a, k in ATTACKS.items() if k == kind)
         start = time.time()
         print(f"episode {episode + 1}/{episodes}: {kind} from {address}", flush=True)
@@ -214,9 +212,9 @@ def main() -> None:
         "--out", type=Path, default=ROOT / "packages/flow-nids/src/flow_nids/data/nf-synth.csv.gz"
     )
     parser.add_argument("--pcap", type=Path, default=None, help="keep the capture here")
-    parser.add_argument("--episodes", type=int, default=12)
+    parser.add_argument("--episodes", type=int, default=8)
     parser.add_argument("--episode-seconds", type=float, default=25.0)
-    parser.add_argument("--gap-seconds", type=float, default=20.0)
+    parser.add_argument("--gap-seconds", type=float, default=15.0)
     parser.add_argument("--benign-seconds", type=float, default=30.0)
     parser.add_argument("--delay-ms", type=float, default=2.0)
     parser.add_argument("--loss", type=float, default=0.1, help="netem loss in percent")

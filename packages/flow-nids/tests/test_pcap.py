@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from flow_core.errors import ConfigError
@@ -167,3 +168,23 @@ def test_bad_capture_is_a_config_error(tmp_path: Path):
     (tmp_path / "junk.pcap").write_bytes(b"not a capture at all")
     with pytest.raises(ConfigError, match="not a pcap"):
         flows_from_pcap(tmp_path / "junk.pcap")
+
+
+def test_a_capture_cut_to_its_headers_gives_the_same_records(tmp_path: Path):
+    import struct
+
+    import dpkt
+
+    full = write_capture(tmp_path / "full.pcap")
+    cut = tmp_path / "cut.pcap"
+    with full.open("rb") as source, cut.open("wb") as target:
+        target.write(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 96, 1))  # snap length 96
+        for time, frame in dpkt.pcap.Reader(source):
+            kept = frame[:96]
+            target.write(
+                struct.pack("<IIII", int(time), round(time % 1 * 1e6), len(kept), len(frame))
+            )
+            target.write(kept)
+    whole, headers_only = flows_from_pcap(full), flows_from_pcap(cut)
+    columns = [c for c in whole.columns if not c.startswith("DNS_")]  # DNS answers are cut off
+    pd.testing.assert_frame_equal(whole[columns], headers_only[columns])

@@ -163,8 +163,8 @@ def _update(flow: _Flow, ip: object, time: float, forward: bool) -> None:
     if isinstance(segment, dpkt.tcp.TCP):
         side.flags |= segment.flags
         side.window = max(side.window, segment.win)
-        payload = len(segment.data)
-        if payload:
+        payload = ip.len - 4 * ip.hl - 4 * segment.off  # from the headers: captures may be cut
+        if payload > 0:
             end = (segment.seq + payload) & 0xFFFFFFFF
             ahead = None if side.next_sequence is None else (end - side.next_sequence) & 0xFFFFFFFF
             if ahead is not None and (ahead == 0 or ahead & 0x80000000):  # ends at or before
