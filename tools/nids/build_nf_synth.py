@@ -8,7 +8,9 @@ loss on the client and attacker links):
 - ``server`` 10.77.0.1: HTTP (pages, file downloads, a login form) and DNS;
 - ``clients`` 10.77.0.2-9: benign browsing, DNS look-ups and file transfers, all the time;
 - ``attacker`` one address per attack: 10.77.0.66 port scans, .67 SYN floods, .68 slow HTTP,
-  .69 brute-force logins, in episodes (the four in turn) between benign-only stretches.
+  .69 brute-force logins, in episodes (the four in turn) between benign-only stretches, and
+  a final episode with all four at once, so that the last rows of the file (the test part of
+  FlowTransformer's split) hold every attack class.
 
 Every traffic loop is bounded in count and time and addressed only to these namespaces. The
 switch port facing the server is captured to a pcap, which :mod:`flow_nids.data.pcap` turns
@@ -161,7 +163,7 @@ def run_traffic(
 ) -> list[tuple[float, float, str]]:
     """Capture while benign clients run and attack episodes follow each other."""
     py = sys.executable
-    total = gap_seconds + episodes * (episode_seconds + gap_seconds) + benign_seconds
+    total = gap_seconds + (episodes + 1) * (episode_seconds + gap_seconds) + benign_seconds
     processes = [
         subprocess.Popen(
             netns("switch", py, str(AGENTS), "capture", "p-server", str(pcap), str(total + 8))
@@ -200,6 +202,25 @@ def run_traffic(
         )
         schedule.append((start, time.time(), kind))
         time.sleep(gap_seconds)
+    start = time.time()  # the final episode: all four attacks at once, then benign traffic
+    print(f"episode {episodes + 1}/{episodes + 1}: all attacks together", flush=True)
+    together = [
+        subprocess.Popen(
+            netns(
+                "attacker",
+                py,
+                str(AGENTS),
+                MODES[kind],
+                address,
+                str(episode_seconds),
+                str(seed * 1000 + episodes + index),
+            )
+        )
+        for index, (address, kind) in enumerate(ATTACKS.items())
+    ]
+    for process in together:
+        process.wait(timeout=episode_seconds + 30)
+    schedule.append((start, time.time(), "all"))
     time.sleep(benign_seconds)
     for process in processes:
         process.wait(timeout=60)

@@ -126,3 +126,14 @@ def test_attack_names_are_canonicalised():
         "ddos",
         "Benign",
     ]
+
+
+def test_shipped_nf_synth_is_schema_exact_with_every_attack_in_the_test_part():
+    from flow_nids.data.sources import load_records
+    from flow_nids.data.synthetic import ATTACK_CLASSES
+
+    table = load_records("nf-synth")
+    assert table.schema == "NF-v2" and len(table.frame) > 10_000
+    tail = table.frame.iloc[int(len(table.frame) * 0.7) :]  # the default test part
+    assert set(ATTACK_CLASSES) <= set(tail["Attack"])
+    assert set(table.frame["Attack"]) == {"Benign", *ATTACK_CLASSES}

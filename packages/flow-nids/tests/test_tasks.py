@@ -102,7 +102,7 @@ def test_user_csv_and_its_errors_reach_the_task(tmp_path: Path, csv_file: Path):
     registry = isolated_registry(flow_nids.plugin)
     small = {**SMALL, "data": str(csv_file), "steps": 5, "baselines": "false"}
     metrics = run_task("nids.flowtransformer", tmp_path / "ok", overrides=small, registry=registry)
-    assert metrics["test_flows"] == 600 - 7
+    assert metrics["test_flows"] == 900 - 7
     bad = pd.read_csv(csv_file).drop(columns=["TCP_FLAGS"])
     bad.to_csv(tmp_path / "bad.csv", index=False)
     with pytest.raises(ConfigError, match="missing column.*TCP_FLAGS"):

@@ -57,7 +57,7 @@ class FlowTransformerConfig:
     dropout: float = 0.1
     norm: str | None = None
     top_k: int = 32
-    test_fraction: float = 0.2
+    test_fraction: float = 0.3
     validation_fraction: float = 0.1
     threshold: float = 0.5
     baselines: bool = True

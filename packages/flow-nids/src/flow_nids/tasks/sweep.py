@@ -57,7 +57,7 @@ class SweepConfig:
     hidden: int = 128
     norm: str | None = None
     top_k: int = 32
-    test_fraction: float = 0.2
+    test_fraction: float = 0.3
     validation_fraction: float = 0.1
     baselines: bool = True
     train: TrainSettings = training(
