@@ -40,10 +40,13 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--steps", type=int, default=60)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--data", default="nf-synth", help="smoke tests only: another data=")
+    parser.add_argument(
+        "--encodings", default="none,record,categorical-lookup", help="comma-separated, or all"
+    )
     return parser.parse_args(argv)
 
 
@@ -166,6 +169,7 @@ def main(argv: list[str]) -> None:
 
     from flow_nids.data.nf_synth import nf_synth_path
     from flow_nids.data.sources import load_records
+    from flow_nids.flowtransformer.encodings import ENCODINGS
     from flow_nids.flowtransformer.sequence import SEQUENCE_MODELS
 
     torch.set_num_threads(1)
@@ -173,11 +177,14 @@ def main(argv: list[str]) -> None:
         args.seeds, args.steps, args.rows = 1, 20, 50_000
     out = args.out or (ROOT / ("build/bench/nids.md" if args.quick else "docs/benchmarks/nids.md"))
     seeds = list(range(args.seeds))
+    encodings = ENCODINGS if args.encodings == "all" else tuple(args.encodings.split(","))
     started = time.perf_counter()
     table = load_records(args.data)
     counts = table.frame["Attack"].value_counts()
     with tempfile.TemporaryDirectory() as scratch:
-        cells, baselines = run_grid(Path(scratch) / "grid", seeds, steps=args.steps, data=args.data)
+        cells, baselines = run_grid(
+            Path(scratch) / "grid", seeds, encodings=encodings, steps=args.steps, data=args.data
+        )
         sequences = {}
         for sequence in SEQUENCE_MODELS:
             result, _ = run_grid(
@@ -191,7 +198,7 @@ def main(argv: list[str]) -> None:
             )
             sequences[sequence] = result[("record", "last-token")]
     grid_minutes = (time.perf_counter() - started) / 60
-    loader_text, _ = loader_section(args.rows, 1 if args.quick else 2)
+    loader_text, _ = loader_section(args.rows, min(args.rows, 100_000))
     summary, verdicts = _verdicts(cells, baselines)
 
     grid_rows = [
@@ -235,7 +242,7 @@ def main(argv: list[str]) -> None:
     page = f"""# flow-nids benchmark
 {quick}
 Command: `nox -s bench -- nids` (`python tools/bench/nids.py --seeds {args.seeds}
---steps {args.steps} --rows {args.rows}`).
+--steps {args.steps} --rows {args.rows} --encodings {args.encodings}`).
 Machine: {_machine()}. Grid and sequence models took {grid_minutes:.1f} min.
 
 ## Data: NF-synth, not a public dataset

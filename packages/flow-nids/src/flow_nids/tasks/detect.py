@@ -72,6 +72,8 @@ class DetectTask:
         threshold = detector.threshold if config.threshold is None else config.threshold
         attack = scores >= threshold
         verdicts = table.frame[list(_KEYS)].copy()
+        for column in ("L4_SRC_PORT", "L4_DST_PORT", "PROTOCOL"):
+            verdicts[column] = verdicts[column].astype(np.int64)
         verdicts.insert(0, "flow", np.arange(len(verdicts)))
         verdicts["p_attack"] = scores
         verdicts["verdict"] = np.where(attack, "attack", "benign")
