@@ -40,13 +40,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=60)
+    parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--data", default="nf-synth", help="smoke tests only: another data=")
-    parser.add_argument(
-        "--encodings", default="none,record,categorical-lookup", help="comma-separated, or all"
-    )
+    parser.add_argument("--encodings", default="none,record", help="comma-separated, or all")
     return parser.parse_args(argv)
 
 
