@@ -1,0 +1,1 @@
+"""Sections of the flow-nids benchmark (tools/bench/nids.py)."""
