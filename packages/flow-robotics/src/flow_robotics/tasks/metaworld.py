@@ -170,6 +170,8 @@ class MetaWorldTask:
         for row in rows:
             metrics[f"success_nfe{row['nfe']}"] = float(row["success"])
             metrics[f"latency_ms_nfe{row['nfe']}"] = float(row["latency_ms"])
+            metrics[f"return_nfe{row['nfe']}"] = float(row["return"])
+            metrics[f"modes_covered_nfe{row['nfe']}"] = float(row["modes_covered"])
         if ctx.is_main:
             self._report(config, ctx, demos, stats, rows, results, metrics, model, objective)
         return metrics
