@@ -1,0 +1,1 @@
+"""Behaviour cloning by mean-squared error, as an objective of the registry."""

@@ -1,0 +1,1 @@
+"""Demonstrations: robomimic HDF5 files, and scripted ones generated from experts."""

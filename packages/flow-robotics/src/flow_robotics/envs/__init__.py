@@ -1,0 +1,1 @@
+"""Simulated manipulation environments (Meta-World on MuJoCo) and their scripted experts."""

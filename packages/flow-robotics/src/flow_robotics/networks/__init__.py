@@ -1,0 +1,1 @@
+"""Networks of the robotics plugin: backbones its tasks and methods build on."""

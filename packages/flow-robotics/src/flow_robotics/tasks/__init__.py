@@ -1,0 +1,1 @@
+"""The tasks of the robotics plugin, one module each."""

@@ -1,0 +1,1 @@
+"""Sections of the flow-robotics benchmark (tools/bench/robotics.py)."""
