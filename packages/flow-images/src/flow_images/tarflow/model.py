@@ -24,6 +24,7 @@ from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.gpu import unwrap
+from flow_core.models import class_labels
 from flow_images.tarflow.block import AutoregressiveBlock
 from flow_images.tarflow.guidance import Guidance
 
@@ -119,20 +120,7 @@ class AutoregressiveFlow(nn.Module):
 
     def labels(self, cond: Tensor | None, batch: int, device: torch.device) -> Tensor | None:
         """Checked labels for a conditional flow (``None`` means the null label)."""
-        if self.num_classes == 0:
-            if cond is not None:
-                raise FlowError(f"{self.kind}: cond was given but the flow is unconditional")
-            return None
-        if cond is None:
-            return torch.full((batch,), self.null_label, dtype=torch.long, device=device)
-        if cond.shape != (batch,) or cond.dtype.is_floating_point or cond.dtype == torch.bool:
-            raise FlowError(
-                f"{self.kind}: cond must be integer labels of shape ({batch},), got "
-                f"{cond.dtype} of shape {tuple(cond.shape)}"
-            )
-        if bool(((cond < 0) | (cond > self.num_classes)).any()):
-            raise FlowError(f"{self.kind}: labels must lie in [0, {self.num_classes}]")
-        return cond.long()
+        return class_labels(self.kind, cond, self.num_classes, batch, device)
 
     def forward(self, x: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Data to latent: ``(z, log|det ∂z/∂x|)`` with z shaped like x."""
