@@ -64,6 +64,10 @@ METHODS: dict[str, dict[str, str]] = {
     "FlowTurbo w=0": {"objective": "cfm", "sampler": "flowturbo", "guidance_weight": "0"},
 }
 BUDGETS = (1, 2, 4, 8, 16)
+NF_LINK = (
+    "The normalizing flows (TARFlow, STARFlow's stack, GS-Jacobi decoding) have their own page,"
+    " [images-nf.md](images-nf.md), written by `python tools/bench/images.py --only nf`."
+)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -366,7 +370,7 @@ def _nf_page(args: argparse.Namespace) -> None:
     section, _ = nf_section(args.quick, args.jobs, args.reuse)
     folder = ROOT / ("build/bench" if args.quick else "docs/benchmarks")
     out = folder / ("images-nf-quick.md" if args.quick else "images-nf.md")
-    page = _page(args, [section], time.perf_counter() - started)
+    page = _page(args, [section], time.perf_counter() - started).replace(NF_LINK + "\n\n", "")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         page.replace("# flow-images benchmark", "# flow-images benchmark: normalizing flows", 1)
@@ -442,6 +446,7 @@ def _page(args: argparse.Namespace, sections: list[str], seconds: float) -> str:
     ]
     if args.quick:
         header += ["**Quick smoke-test run: tiny training, not the published numbers.**", ""]
+    header += [NF_LINK, ""]
     header += ["## Machine", "", table(machine_rows(args.threads)), ""]
     return "\n".join(header + sections) + "\n"
 

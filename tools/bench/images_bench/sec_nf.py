@@ -42,7 +42,7 @@ from flow_images.tasks.normalizing import BIN_WIDTHS
 __all__ = ["RUNS", "nf_section"]
 
 ROOT = Path(__file__).resolve().parents[3]
-STEPS = 1500
+STEPS = 600
 # label -> `flow run images.tarflow` options (each also gets steps and the seed)
 RUNS: dict[str, dict[str, str]] = {
     "TARFlow": {},  # Gaussian noise sigma = 0.05, guided w = 1, denoised: samples
@@ -55,9 +55,9 @@ RUNS: dict[str, dict[str, str]] = {
         "deep_depth": "2",
         "shallow_depth": "1",
     },
-    "TARFlow T=64": {"patch_size": "1", "steps": "600", "guidance_weight": "0"},
+    "TARFlow T=64": {"patch_size": "1", "steps": "300", "guidance_weight": "0"},
 }
-SAMPLES = 500
+SAMPLES = 300
 
 
 def _flow_run(
@@ -68,7 +68,7 @@ def _flow_run(
     if reuse and status.exists() and json.loads(status.read_text())["state"] == "finished":
         print(f"  nf {label}: reusing {out}", flush=True)
         return {**json.loads((out / "metrics.json").read_text()), "dir": str(out)}  # type: ignore[dict-item]
-    sets = {"steps": str(STEPS), **options}
+    sets = {"steps": str(STEPS), "eval_samples": str(SAMPLES), **options}
     if quick:
         sets |= {"steps": "20", "eval_samples": "50", "bpd_repeats": "1"}
     command = [sys.executable, "-m", "flow_core.cli", "run", "images.tarflow", "--no-progress"]
