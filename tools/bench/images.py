@@ -81,6 +81,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="comma-separated subset of method labels")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
+        "--long", action="store_true", help="nf section: also a T = 64 TARFlow for GS-Jacobi"
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="keep runs that already finished under build/bench/ instead of retraining them "
@@ -367,7 +370,7 @@ def _nf_page(args: argparse.Namespace) -> None:
     from images_bench.sec_nf import nf_section
 
     started = time.perf_counter()
-    section, _ = nf_section(args.quick, args.jobs, args.reuse)
+    section, _ = nf_section(args.quick, args.jobs, args.reuse, args.long)
     folder = ROOT / ("build/bench" if args.quick else "docs/benchmarks")
     out = folder / ("images-nf-quick.md" if args.quick else "images-nf.md")
     page = _page(args, [section], time.perf_counter() - started).replace(NF_LINK + "\n\n", "")
