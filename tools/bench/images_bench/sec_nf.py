@@ -71,7 +71,8 @@ def _flow_run(
     status = out / "status.json"
     if reuse and status.exists() and json.loads(status.read_text())["state"] == "finished":
         print(f"  nf {label}: reusing {out}", flush=True)
-        return {**json.loads((out / "metrics.json").read_text()), "dir": str(out)}  # type: ignore[dict-item]
+        found = json.loads((out / "metrics.json").read_text())
+        return {**found, "dir": str(out), "reused": 1.0}  # type: ignore[dict-item]
     sets = {"steps": str(STEPS), "eval_samples": str(SAMPLES), **options}
     if quick:
         sets |= {"steps": "20", "eval_samples": "50", "bpd_repeats": "1"}
@@ -191,6 +192,13 @@ def nf_section(
     if failed:
         parts.append(f"Failed runs (logs under {runs_dir}): {', '.join(failed)}.\n")
     ok = {k: r for k, r in results.items() if "failed" not in r}
+    reused = [k for k, r in ok.items() if "reused" in r]
+    if reused:
+        parts.append(
+            "Runs reused from an earlier invocation (`--reuse`; the tables give their training"
+            f" time, the header only this invocation's): {', '.join(reused)}. Training ran on a"
+            " machine shared with other jobs: its seconds are wall-clock under contention.\n"
+        )
     flows = {k: _load(r) for k, r in ok.items()}
 
     # 1. likelihood
