@@ -12,6 +12,8 @@ flow matcher on the same U-Net, alternating, in this one process.
     python tools/bench/images.py [--quick] [--jobs N] [--threads T] [--device cpu|cuda]
                                  [--out PATH] [--only LABELS] [--reuse]
 
+``--only nf`` runs the normalizing-flow section (TARFlow, STARFlow's stack, GS-Jacobi;
+``images_bench/sec_nf.py``), which writes its own page, docs/benchmarks/images-nf.md.
 ``--quick`` shrinks training for a smoke test (its page goes to build/bench/, not the docs).
 The numbers on the page are the ones this script measured; nothing is typed in by hand.
 """
@@ -62,6 +64,10 @@ METHODS: dict[str, dict[str, str]] = {
     "FlowTurbo w=0": {"objective": "cfm", "sampler": "flowturbo", "guidance_weight": "0"},
 }
 BUDGETS = (1, 2, 4, 8, 16)
+NF_LINK = (
+    "The normalizing flows (TARFlow, STARFlow's stack, GS-Jacobi decoding) have their own page,"
+    " [images-nf.md](images-nf.md), written by `python tools/bench/images.py --only nf`."
+)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -74,6 +80,9 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--only", default="", help="comma-separated subset of method labels")
     parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument(
+        "--long", action="store_true", help="nf section: also a T = 64 TARFlow for GS-Jacobi"
+    )
     parser.add_argument(
         "--reuse",
         action="store_true",
@@ -328,7 +337,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = args.out or default
     runs = ROOT / "build" / "bench" / ("images-runs-quick" if args.quick else "images-runs")
-    chosen = [m for m in args.only.split(",") if m] or list(METHODS)
+    chosen = [m for m in args.only.split(",") if m] or [*METHODS, "nf"]
+    if "nf" in chosen:  # the normalizing-flow section writes its own page, images-nf.md
+        _nf_page(args)
+        chosen.remove("nf")
+        if not chosen:
+            return 0
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         print(f"unknown methods {unknown}; choose from {', '.join(METHODS)}", file=sys.stderr)
@@ -350,6 +364,21 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(page)
     print(f"wrote {out}")
     return 0
+
+
+def _nf_page(args: argparse.Namespace) -> None:
+    from images_bench.sec_nf import nf_section
+
+    started = time.perf_counter()
+    section, _ = nf_section(args.quick, args.jobs, args.reuse, args.long)
+    folder = ROOT / ("build/bench" if args.quick else "docs/benchmarks")
+    out = folder / ("images-nf-quick.md" if args.quick else "images-nf.md")
+    page = _page(args, [section], time.perf_counter() - started).replace(NF_LINK + "\n\n", "")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(
+        page.replace("# flow-images benchmark", "# flow-images benchmark: normalizing flows", 1)
+    )
+    print(f"wrote {out}")
 
 
 def _method_section(
@@ -420,6 +449,7 @@ def _page(args: argparse.Namespace, sections: list[str], seconds: float) -> str:
     ]
     if args.quick:
         header += ["**Quick smoke-test run: tiny training, not the published numbers.**", ""]
+    header += [NF_LINK, ""]
     header += ["## Machine", "", table(machine_rows(args.threads)), ""]
     return "\n".join(header + sections) + "\n"
 

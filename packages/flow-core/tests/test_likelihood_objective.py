@@ -75,3 +75,11 @@ def test_condition_dropout_reaches_the_flow():
         flow, {"x1": torch.randn(8, 2), "cond": torch.zeros(8, dtype=torch.long)}
     )
     assert torch.equal(seen[0], torch.full((8,), 2))
+
+
+def test_gaussian_log_density_is_public_and_matches_torch() -> None:
+    from flow_core.objectives import gaussian_log_density
+
+    z = torch.randn(5, 2, 3)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(z).flatten(1).sum(dim=1)
+    torch.testing.assert_close(gaussian_log_density(z), expected)

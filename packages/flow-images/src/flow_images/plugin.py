@@ -1,4 +1,5 @@
-"""Hook implementations of flow-images: its networks, FlowTurbo and the image tasks."""
+"""Hook implementations of flow-images: its networks, FlowTurbo, TARFlow/STARFlow, GS-Jacobi
+and the image tasks."""
 
 from __future__ import annotations
 
@@ -30,6 +31,16 @@ def flow_register_flows() -> list[Component]:
             "flow_images.networks.dit:DiTAverageVelocity",
             "small diffusion transformer average-velocity field u(x, r, t, label)",
         ),
+        Component(
+            "tarflow",
+            "flow_images.tarflow.model:TARFlow",
+            "TARFlow: transformer autoregressive flow blocks over patches (Zhai 2024)",
+        ),
+        Component(
+            "starflow",
+            "flow_images.starflow.model:STARFlow",
+            "STARFlow deep-shallow stack, labels only in the deep block (Gu 2025)",
+        ),
     ]
 
 
@@ -52,6 +63,11 @@ def flow_register_samplers() -> list[Component]:
             "flow_images.flowturbo.sampler:FlowTurboSampler",
             "FlowTurbo: Heun, pseudo-corrector, then refiner steps; compilable (Zhao 2024)",
         ),
+        Component(
+            "gs-jacobi",
+            "flow_images.gsjacobi.sampler:GSJacobiSampler",
+            "GS-Jacobi parallel inversion of TARFlow-family flows, CRM and IGM (Liu 2025)",
+        ),
     ]
 
 
@@ -67,5 +83,15 @@ def flow_register_tasks() -> list[Component]:
             "images.patches",
             "flow_images.tasks.patches:Patches",
             "unconditional generation of 32x32 patches of scikit-image's photographs",
+        ),
+        Component(
+            "images.tarflow",
+            "flow_images.tasks.tarflow:TARFlowTask",
+            "TARFlow normalizing flow on digits (or patches): bits/dim, guided samples, FD",
+        ),
+        Component(
+            "images.starflow",
+            "flow_images.tasks.starflow:STARFlowTask",
+            "STARFlow in a small autoencoder's latent space, Gaussian guidance, FD",
         ),
     ]

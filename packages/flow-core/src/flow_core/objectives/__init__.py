@@ -10,7 +10,8 @@ Time densities are in :mod:`~flow_core.objectives.timesteps`, per-sample losses 
 
 For plugins writing their own objectives, the helpers the built-in ones read batches and drop
 conditions with (:func:`source_and_data`, :func:`drop_condition`, :func:`check_probability`)
-and the reflow pair generator (:func:`generate_pairs`) are public here too.
+and the reflow pair generator (:func:`generate_pairs`) are public here too, as is the
+standard normal log-density of a latent (:func:`gaussian_log_density`) likelihood models need.
 """
 
 from flow_core.objectives.boss import BossStraightening
@@ -20,7 +21,7 @@ from flow_core.objectives.cfm import (
     SinkhornConditionalFlowMatching,
 )
 from flow_core.objectives.common import check_probability, drop_condition, source_and_data
-from flow_core.objectives.likelihood import MaximumLikelihood
+from flow_core.objectives.likelihood import MaximumLikelihood, gaussian_log_density
 from flow_core.objectives.meanflow import MeanFlow
 from flow_core.objectives.reflow import RectifiedFlowPlusPlus, generate_pairs
 from flow_core.objectives.splitmeanflow import SplitMeanFlow
@@ -38,6 +39,7 @@ __all__ = [
     "WeightedConditionalFlowMatching",
     "check_probability",
     "drop_condition",
+    "gaussian_log_density",
     "generate_pairs",
     "source_and_data",
 ]
