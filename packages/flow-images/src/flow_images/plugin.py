@@ -68,4 +68,15 @@ def flow_register_tasks() -> list[Component]:
             "flow_images.tasks.patches:Patches",
             "unconditional generation of 32x32 patches of scikit-image's photographs",
         ),
+        Component(
+            "images.restore",
+            "flow_images.tasks.restore:Restore",
+            "PMRF restoration (denoise, inpaint, 2x SR) vs the MMSE restorer and posterior"
+            " sampling (Ohayon 2025)",
+        ),
+        Component(
+            "images.rescale",
+            "flow_images.tasks.rescale:Rescale",
+            "invertible 2x/4x rescaling of photo patches, optional dual latent (IRN, Xiao 2020)",
+        ),
     ]
