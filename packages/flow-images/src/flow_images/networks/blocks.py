@@ -61,14 +61,23 @@ class MaskedAttention(nn.Module):
 
 
 class AdaLNBlock(nn.Module):
-    """A transformer block with adaLN-zero conditioning, per sample or per token."""
+    """A transformer block with adaLN-zero conditioning, per sample or per token.
+
+    ``attention`` replaces the block's :class:`MaskedAttention` by another module called as
+    ``attention(tokens, mask)`` (ARFlow's hybrid attention).
+    """
 
     def __init__(
-        self, width: int, heads: int, norm: str | None = None, mlp_ratio: float = 4.0
+        self,
+        width: int,
+        heads: int,
+        norm: str | None = None,
+        mlp_ratio: float = 4.0,
+        attention: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.norm_attention = _norm(norm, width)
-        self.attention = MaskedAttention(width, heads)
+        self.attention = MaskedAttention(width, heads) if attention is None else attention
         self.norm_mlp = _norm(norm, width)
         hidden = max(1, round(width * mlp_ratio))
         self.mlp = nn.Sequential(
