@@ -72,7 +72,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="device of every run (cpu, cuda)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--only", default="", help="comma-separated subset of method labels")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of method labels, or of the sections restore, rescale, ar",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
         "--reuse",
@@ -328,6 +332,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = args.out or default
     runs = ROOT / "build" / "bench" / ("images-runs-quick" if args.quick else "images-runs")
+    from images_bench.sections import SECTIONS, run_sections
+
+    extra = [m for m in args.only.split(",") if m in SECTIONS]
+    if extra:  # restoration / autoregressive sections: their own pages
+        return run_sections(extra, args, ROOT)
     chosen = [m for m in args.only.split(",") if m] or list(METHODS)
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
