@@ -62,6 +62,11 @@ METHODS: dict[str, dict[str, str]] = {
     "FlowTurbo w=0": {"objective": "cfm", "sampler": "flowturbo", "guidance_weight": "0"},
 }
 BUDGETS = (1, 2, 4, 8, 16)
+LINKED_PAGES = (
+    "Restoration and rescaling (PMRF, invertible rescaling) and the autoregressive flows"
+    " (ARFlow, FlowAR) have their own pages: [restoration](images-restoration.md),"
+    " [autoregressive flows](images-ar.md) (`--only restore,rescale,ar`)."
+)
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:
@@ -429,6 +434,7 @@ def _page(args: argparse.Namespace, sections: list[str], seconds: float) -> str:
     ]
     if args.quick:
         header += ["**Quick smoke-test run: tiny training, not the published numbers.**", ""]
+    header += [LINKED_PAGES, ""]
     header += ["## Machine", "", table(machine_rows(args.threads)), ""]
     return "\n".join(header + sections) + "\n"
 
