@@ -24,7 +24,9 @@ LR_CLOSE = 1.0  # dB: "comparable LR fidelity" of the dual and single latent
 
 
 def _options(quick: bool) -> dict[str, str]:
-    return {"steps": "10", "eval_samples": "64"} if quick else {"steps": "500"}
+    return (
+        {"steps": "10", "eval_samples": "64"} if quick else {"steps": "250", "eval_samples": "128"}
+    )
 
 
 def jobs(quick: bool) -> list[Job]:

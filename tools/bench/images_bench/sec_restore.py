@@ -1,7 +1,7 @@
 """PMRF's distortion-perception table: ``images.restore`` per degradation on the digits.
 
 Each run trains the MMSE restorer, PMRF's flow and the posterior-sampling flow and measures
-all three (and the degraded input) on the 360 held-out test digits: PSNR and SSIM against
+all three (and the degraded input) on held-out test digits: PSNR and SSIM against
 the clean digits (scikit-image), FD to the clean test digits in the shipped classifier's
 feature space. The paper's claim (Ohayon et al. 2025): PMRF's FD close to posterior
 sampling's, with PSNR clearly above it.
@@ -32,7 +32,7 @@ PSNR_ABOVE = 1.0  # ... with PSNR at least this many dB above it
 def _options(quick: bool) -> dict[str, str]:
     if quick:
         return {"restorer_steps": "20", "steps": "20", "eval_samples": "100"}
-    return {"restorer_steps": "400", "steps": "800", "batch_size": "64"}
+    return {"restorer_steps": "200", "steps": "400", "batch_size": "32", "eval_samples": "200"}
 
 
 def jobs(quick: bool) -> list[Job]:
@@ -53,8 +53,9 @@ def section(
         "",
         "`flow run images.restore --set degradation=D " + options.replace(" ", " --set ") + "`"
         " for each D (noise σ = 0.5; a random 4×4 hole per 8×8 digit; 2×2 average down and"
-        " nearest up). Measured on scikit-learn's 360 held-out test digits (a substitute for the"
-        " paper's face images: the numbers are not comparable with the paper's). PSNR/SSIM"
+        " nearest up). Measured on the first `eval_samples` of scikit-learn's held-out test"
+        " digits (a substitute for the paper's face images: the numbers are not comparable"
+        " with the paper's). PSNR/SSIM"
         " against the clean digits (higher is better), FD to the clean test digits in the"
         " shipped digit classifier's feature space (lower is better). PMRF and posterior"
         " sampling: 25 Euler steps.",
