@@ -84,6 +84,11 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
+        "--render",
+        action="store_true",
+        help="restore/rescale/ar sections: write the pages from the finished runs only",
+    )
+    parser.add_argument(
         "--reuse",
         action="store_true",
         help="keep runs that already finished under build/bench/ instead of retraining them "

@@ -25,13 +25,16 @@ class Job:
 
 
 def _run(
-    job: Job, runs: Path, seed: int, threads: int, device: str, reuse: bool
+    job: Job, runs: Path, seed: int, threads: int, device: str, reuse: bool, render: bool
 ) -> dict[str, float]:
     out = runs / job.label
     status = out / "status.json"
     if reuse and status.exists() and json.loads(status.read_text())["state"] == "finished":
         print(f"  {job.label}: reusing {out}", flush=True)
         return {**json.loads((out / "metrics.json").read_text()), "reused": 1.0}
+    if render:  # only the finished runs go on the page; nothing is trained
+        print(f"  {job.label}: no finished run under {out}", flush=True)
+        return {"failed": 1.0}
     command = [sys.executable, "-m", "flow_core.cli", "run", job.task, "--no-progress"]
     command += ["--out", str(out), "--seed", str(seed), "--device", device]
     for key, value in job.options.items():
@@ -50,11 +53,20 @@ def _run(
 
 
 def run_jobs(
-    jobs: list[Job], runs: Path, seed: int, threads: int, device: str, workers: int, reuse: bool
+    jobs: list[Job],
+    runs: Path,
+    seed: int,
+    threads: int,
+    device: str,
+    workers: int,
+    reuse: bool,
+    render: bool = False,
 ) -> dict[str, dict[str, float]]:
-    """Run every job (``workers`` at a time); label → its metrics (``failed`` on error)."""
+    """Run every job (``workers`` at a time); label → its metrics (``failed`` on error).
+    ``reuse`` keeps finished runs; ``render`` also trains nothing new."""
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
         futures = {
-            job.label: pool.submit(_run, job, runs, seed, threads, device, reuse) for job in jobs
+            job.label: pool.submit(_run, job, runs, seed, threads, device, reuse or render, render)
+            for job in jobs
         }
         return {label: future.result() for label, future in futures.items()}

@@ -128,7 +128,7 @@ def section(
     for label, name in names.items():
         m = results.get(label, {"failed": 1.0})
         if "failed" in m:
-            rows.append({"method": name, "NFE": "run failed"})
+            rows.append({"method": name, "NFE": "not completed in this run"})
             continue
         points[label] = _points(label, m)
         for nfe, (fd, accuracy, seconds) in sorted(points[label].items()):

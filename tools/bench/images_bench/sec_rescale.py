@@ -63,7 +63,13 @@ def section(
         for name, _ in VARIANTS:
             m = results.get(f"rescale-x{scale}-{name}", {"failed": 1.0})
             if "failed" in m:
-                rows.append({"scale": f"{scale}x", "latent": name, "upscaled PSNR": "failed"})
+                rows.append(
+                    {
+                        "scale": f"{scale}x",
+                        "latent": name,
+                        "upscaled PSNR": "not completed in this run",
+                    }
+                )
                 continue
             found[name] = m
             rows.append(

@@ -65,7 +65,7 @@ def section(
     for degradation in DEGRADATIONS:
         metrics = results.get(f"restore-{degradation}", {"failed": 1.0})
         if "failed" in metrics:
-            rows.append({"task": degradation, "estimator": "run failed"})
+            rows.append({"task": degradation, "estimator": "not completed in this run"})
             continue
         for key, name in ESTIMATORS:
             rows.append(

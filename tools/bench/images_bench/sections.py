@@ -38,7 +38,10 @@ def run_sections(names: list[str], args: argparse.Namespace, root: Path) -> int:
     runs = root / "build" / "bench" / ("images-extra-quick" if args.quick else "images-extra")
     jobs = [job for name in names for job in SECTIONS[name].jobs(args.quick)]
     print(f"running {len(jobs)} runs, {args.jobs} at a time, on {args.device}", flush=True)
-    results = run_jobs(jobs, runs, args.seed, args.threads, args.device, args.jobs, args.reuse)
+    render = getattr(args, "render", False)
+    results = run_jobs(
+        jobs, runs, args.seed, args.threads, args.device, args.jobs, args.reuse, render
+    )
     folder = root / ("build/bench" if args.quick else "docs/benchmarks")
     for page in dict.fromkeys(PAGES[name][0] for name in names):
         chosen = [name for name in names if PAGES[name][0] == page]
@@ -47,6 +50,18 @@ def run_sections(names: list[str], args: argparse.Namespace, root: Path) -> int:
             body, found = SECTIONS[name].section(results, runs, folder / page, args.quick)
             bodies.append(body)
             verdicts += found
+        missing = [
+            job.label
+            for name in chosen
+            for job in SECTIONS[name].jobs(args.quick)
+            if "failed" in results.get(job.label, {"failed": 1.0})
+        ]
+        if missing:
+            bodies.append(
+                "Not completed in this run (failed, or stopped because the shared CPU could not"
+                f" finish them in time; see build/bench/ for their logs): {', '.join(missing)}."
+                " Their claims have no verdict above."
+            )
         text = _page(PAGES[chosen[0]][1], args, bodies, verdicts, time.perf_counter() - started)
         out = folder / f"{page}.md"
         out.parent.mkdir(parents=True, exist_ok=True)
