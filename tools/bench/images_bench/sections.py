@@ -90,6 +90,12 @@ def _page(
     ]
     if args.quick:
         header += ["**Quick smoke-test run: tiny training, not the published numbers.**", ""]
+    if getattr(args, "render", False):
+        header += [
+            "Rendered (`--render`) from the runs that finished under build/bench/; their"
+            " training times are in the runs' logs, not in the minutes above.",
+            "",
+        ]
     header += ["## Verdicts", "", table(verdicts), ""]
     header += ["## Machine", "", table(machine_rows(args.threads)), ""]
     return "\n".join([*header, *bodies]) + "\n"
