@@ -67,6 +67,16 @@ def jobs(quick: bool) -> list[Job]:
     ]
 
 
+LEARNED = 0.5  # class accuracy above which a model counts as trained (chance: 0.1)
+
+
+def _verdict(ours: tuple[float, float, float], base: tuple[float, float, float]) -> str:
+    verdict = "reproduced" if ours[0] < base[0] else "not reproduced"
+    if min(ours[1], base[1]) < LEARNED:
+        return f"inconclusive ({verdict} by FD; a class accuracy < {LEARNED:g}: undertrained)"
+    return verdict
+
+
 def _flat_parameters() -> int:
     from flow_images.class_sampling import parameter_count
     from flow_images.networks.dit import DiTVelocity
@@ -179,7 +189,7 @@ def section(
                 "claim": f"{names[label]} beats flat flow matching of the same size at NFE {nfe}",
                 "measured": f"FD {fmt(ours[0])} vs {fmt(base[0])}; accuracy {fmt(ours[1])} vs"
                 f" {fmt(base[1])}",
-                "verdict": "reproduced" if ours[0] < base[0] else "not reproduced",
+                "verdict": _verdict(ours, base),
             }
         )
     return "\n".join(parts), verdicts
