@@ -13,7 +13,10 @@ flow matcher on the same U-Net, alternating, in this one process.
                                  [--out PATH] [--only LABELS] [--reuse]
 
 ``--only nf`` runs the normalizing-flow section (TARFlow, STARFlow's stack, GS-Jacobi;
-``images_bench/sec_nf.py``), which writes its own page, docs/benchmarks/images-nf.md.
+``images_bench/sec_nf.py``), which writes its own page, docs/benchmarks/images-nf.md;
+``--only restore,rescale,ar`` the restoration, rescaling and autoregressive sections
+(``images_bench/sections.py``), which write docs/benchmarks/images-restoration.md and
+images-ar.md. The default runs the methods and ``nf``.
 ``--quick`` shrinks training for a smoke test (its page goes to build/bench/, not the docs).
 The numbers on the page are the ones this script measured; nothing is typed in by hand.
 """
@@ -64,9 +67,12 @@ METHODS: dict[str, dict[str, str]] = {
     "FlowTurbo w=0": {"objective": "cfm", "sampler": "flowturbo", "guidance_weight": "0"},
 }
 BUDGETS = (1, 2, 4, 8, 16)
-NF_LINK = (
-    "The normalizing flows (TARFlow, STARFlow's stack, GS-Jacobi decoding) have their own page,"
-    " [images-nf.md](images-nf.md), written by `python tools/bench/images.py --only nf`."
+LINKED_PAGES = (
+    "Other parts have their own pages: the normalizing flows (TARFlow, STARFlow's stack,"
+    " GS-Jacobi decoding) [images-nf.md](images-nf.md) (`--only nf`); restoration and rescaling"
+    " (PMRF, invertible rescaling) [images-restoration.md](images-restoration.md) and the"
+    " autoregressive flows (ARFlow, FlowAR) [images-ar.md](images-ar.md)"
+    " (`--only restore,rescale,ar`)."
 )
 
 
@@ -78,10 +84,19 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--device", default="cpu", help="device of every run (cpu, cuda)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--only", default="", help="comma-separated subset of method labels")
+    parser.add_argument(
+        "--only",
+        default="",
+        help="comma-separated subset of method labels, or of the sections nf, restore, rescale, ar",
+    )
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument(
         "--long", action="store_true", help="nf section: also a T = 64 TARFlow for GS-Jacobi"
+    )
+    parser.add_argument(
+        "--render",
+        action="store_true",
+        help="restore/rescale/ar sections: write the pages from the finished runs only",
     )
     parser.add_argument(
         "--reuse",
@@ -337,12 +352,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     out = args.out or default
     runs = ROOT / "build" / "bench" / ("images-runs-quick" if args.quick else "images-runs")
+    from images_bench.sections import SECTIONS, run_sections
+
     chosen = [m for m in args.only.split(",") if m] or [*METHODS, "nf"]
     if "nf" in chosen:  # the normalizing-flow section writes its own page, images-nf.md
         _nf_page(args)
         chosen.remove("nf")
-        if not chosen:
-            return 0
+    extra = [m for m in chosen if m in SECTIONS]
+    if extra:  # restoration / autoregressive sections: their own pages
+        status = run_sections(extra, args, ROOT)
+        chosen = [m for m in chosen if m not in SECTIONS]
+        if status or not chosen:
+            return status
+    if not chosen:
+        return 0
     unknown = sorted(set(chosen) - set(METHODS))
     if unknown:
         print(f"unknown methods {unknown}; choose from {', '.join(METHODS)}", file=sys.stderr)
@@ -449,7 +472,7 @@ def _page(args: argparse.Namespace, sections: list[str], seconds: float) -> str:
     ]
     if args.quick:
         header += ["**Quick smoke-test run: tiny training, not the published numbers.**", ""]
-    header += [NF_LINK, ""]
+    header += [LINKED_PAGES, ""]
     header += ["## Machine", "", table(machine_rows(args.threads)), ""]
     return "\n".join(header + sections) + "\n"
 

@@ -94,4 +94,27 @@ def flow_register_tasks() -> list[Component]:
             "flow_images.tasks.starflow:STARFlowTask",
             "STARFlow in a small autoencoder's latent space, Gaussian guidance, FD",
         ),
+        Component(
+            "images.restore",
+            "flow_images.tasks.restore:Restore",
+            "PMRF restoration (denoise, inpaint, 2x SR) vs the MMSE restorer and posterior"
+            " sampling (Ohayon 2025)",
+        ),
+        Component(
+            "images.rescale",
+            "flow_images.tasks.rescale:Rescale",
+            "invertible 2x/4x rescaling of photo patches, optional dual latent (IRN, Xiao 2020)",
+        ),
+        Component(
+            "images.flowar",
+            "flow_images.tasks.flowar:FlowAR",
+            "FlowAR: scale-wise AR transformer + per-scale flow-matching heads on digits"
+            " (Ren 2024)",
+        ),
+        Component(
+            "images.arflow",
+            "flow_images.tasks.arflow:ARFlow",
+            "ARFlow: causal transformer over same-class noisy sequences, hybrid linear"
+            " attention, on digits (Hui 2025)",
+        ),
     ]

@@ -1,1 +1,1 @@
-"""The image tasks: ``images.digits`` and ``images.patches``."""
+"""The image tasks: one module per task (``images.digits``, ``images.restore``, ...)."""
