@@ -166,7 +166,7 @@ def lidar_section(args: argparse.Namespace, figures: Path) -> str:
             "**met**."
             if refined["dynamic_epe3d"] < nn["dynamic_epe3d"]
             else f"**missed** by {refined['dynamic_epe3d'] / nn['dynamic_epe3d']:.1f}×: the network"
-            " is trained for only a few hundred CPU steps (see Methods), so its matching does not"
+            f" is trained for only {args.scoop_steps} CPU steps (see Methods), so its matching does not"
             " find the moving objects; the full matching and longer training of issue 20 are not"
             " done."
         )
