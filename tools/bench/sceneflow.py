@@ -167,8 +167,8 @@ def lidar_section(args: argparse.Namespace, figures: Path) -> str:
             if refined["dynamic_epe3d"] < nn["dynamic_epe3d"]
             else f"**missed** by {refined['dynamic_epe3d'] / nn['dynamic_epe3d']:.1f}×: the network"
             f" is trained for only {args.scoop_steps} CPU steps (see Methods), so its matching does"
-            " not find the moving objects; the full matching and longer training of issue 20 are not"
-            " done."
+            " not find the moving objects; the full matching and longer training of issue 20"
+            " are not done."
         )
         + f" Refinement: EPE3D {init['epe3d']:.4f} → {refined['epe3d']:.4f} m."
     )
