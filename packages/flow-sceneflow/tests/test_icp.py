@@ -2,7 +2,7 @@ import numpy as np
 import torch
 
 from flow_sceneflow.data.synthetic import rigid
-from flow_sceneflow.registration.icp import batched_icp, open3d_icp
+from flow_sceneflow.registration.icp import batched_icp, kdtree_icp, open3d_icp
 from flow_sceneflow.scan import transform_points
 
 
@@ -84,3 +84,25 @@ def test_icp_keeps_the_start_when_it_would_get_worse():
     result = batched_icp(source, target, inlier=0.01)
     assert torch.allclose(result.transforms[0], torch.eye(4, dtype=torch.float64), atol=1e-6)
     assert float(result.errors[0]) <= float(result.initial_errors[0]) + 1e-9
+
+
+def test_icp_backends_agree(box_surface):
+    problems = [_problem(box_surface, s, yaw_deg=2.0 + s, resample=True) for s in range(4)]
+    inits = [rigid(np.radians(1.0), (0.05, -0.03, 0.0)) @ truth for _, _, truth in problems]
+    kdtree = kdtree_icp([p[0] for p in problems], [p[1] for p in problems], np.stack(inits), 0.3)
+    for b, (source, target, truth) in enumerate(problems):
+        theirs = open3d_icp(source, target, inits[b], inlier=0.3)
+        torch_one = (
+            batched_icp(
+                torch.from_numpy(source).float()[None],
+                torch.from_numpy(target).float()[None],
+                torch.from_numpy(inits[b])[None],
+                inlier=0.3,
+            )
+            .transforms[0]
+            .numpy()
+        )
+        for found in (kdtree[b], torch_one):
+            assert np.linalg.norm(found[:3, 3] - theirs[:3, 3]) < 0.01
+            assert _rotation_error_degrees(found, theirs) < 0.2
+        assert np.linalg.norm(kdtree[b][:3, 3] - truth[:3, 3]) < 0.05

@@ -3,9 +3,10 @@ import pytest
 
 from flow_core.errors import ConfigError
 from flow_sceneflow.baselines import global_icp_flow, nearest_neighbour_flow
-from flow_sceneflow.data.synthetic import rigid
+from flow_sceneflow.conventions import resolve_conventions
+from flow_sceneflow.data.synthetic import LidarSpec, SceneSpec, generate_pair, in_convention, rigid
 from flow_sceneflow.icpflow.cluster import cluster_points, merge_close_clusters
-from flow_sceneflow.icpflow.ground import estimate_ground_height, ground_mask
+from flow_sceneflow.icpflow.ground import estimate_ground_height, ground_mask, local_ground_mask
 from flow_sceneflow.icpflow.pipeline import IcpFlowParams, icp_flow
 from flow_sceneflow.metrics import scene_flow_metrics
 from flow_sceneflow.scan import ScanPair, transform_points
@@ -37,10 +38,12 @@ def test_ground_and_clusters(box_surface):
     assert len(set(labels.tolist()) - {-1}) == 2
 
 
-@pytest.mark.parametrize(("clustering", "icp"), [("hdbscan", "torch"), ("dbscan", "open3d")])
+@pytest.mark.parametrize(
+    ("clustering", "icp"), [("hdbscan", "torch"), ("dbscan", "open3d"), ("hdbscan", "kdtree")]
+)
 def test_icp_flow_recovers_a_moving_box(box_surface, clustering, icp):
     pair = _scene(box_surface)
-    params = IcpFlowParams(clustering=clustering, cluster_epsilon=0.4, icp=icp)
+    params = IcpFlowParams(clustering=clustering, cluster_epsilon=0.4, icp_backend=icp)
     result = icp_flow(pair, params)
     ours = scene_flow_metrics(result.flow, pair.flow, pair.dynamic1)
     nn = scene_flow_metrics(nearest_neighbour_flow(pair), pair.flow, pair.dynamic1)
@@ -59,8 +62,8 @@ def test_global_icp_cannot_follow_two_motions(box_surface):
 def test_bad_params_are_refused():
     with pytest.raises(ConfigError, match="clustering"):
         IcpFlowParams(clustering="kmeans")
-    with pytest.raises(ConfigError, match="icp"):
-        IcpFlowParams(icp="cuda")
+    with pytest.raises(ConfigError, match="icp_backend"):
+        IcpFlowParams(icp_backend="cuda")
     with pytest.raises(ConfigError, match="translation_frame"):
         IcpFlowParams(translation_frame=0)
 
@@ -89,3 +92,35 @@ def test_merge_close_clusters_unites_chains_and_keeps_noise():
     merged = merge_close_clusters(points, labels, epsilon=0.6)
     assert merged.tolist() == [0, 0, 0, 3, -1]
     assert merge_close_clusters(points, labels, epsilon=0.0).tolist() == labels.tolist()
+
+
+def test_static_compensated_scene_gives_near_zero_flow():
+    scene = SceneSpec(objects=8, moving=0.0)
+    pair = in_convention(generate_pair(5, scene, LidarSpec(beams=24, azimuths=512)), "compensated")
+    conventions, ego = resolve_conventions(pair)
+    assert conventions.ego_compensated
+    result = icp_flow(pair, IcpFlowParams(ground="local"), ego)
+    drift = np.linalg.norm(result.flow, axis=1)
+    assert drift.mean() < 0.002  # zero flow scores 0 here
+    assert np.mean(drift > 0.02) < 0.01
+    assert len(result.matches) >= 3  # clusters were matched, and kept still
+
+
+def test_a_low_moving_object_survives_ground_removal(box_surface):
+    # a 2-degree slope: one global height cuts uphill objects and leaves downhill ground
+    rng = np.random.default_rng(1)
+    xs = np.arange(-15, 15, 0.3)
+    ground = np.stack(np.meshgrid(xs, xs), -1).reshape(-1, 2)
+    slope = np.tan(np.radians(2.0))
+    ground = np.c_[ground, slope * ground[:, 0] + rng.normal(0, 0.01, len(ground))]
+    low = box_surface(size=(1.2, 0.8, 0.5), points=600, seed=3) + np.array([10.0, -3.0, 0.0])
+    low[:, 2] += slope * 10.0
+    cloud = np.vstack([ground, low])
+    local = local_ground_mask(cloud)
+    kept = ~local[len(ground) :]
+    assert kept.mean() > 0.55
+    assert local[: len(ground)].mean() > 0.98
+    # one global height (the reference's, 0.3 m slack) either cuts the object or, as here,
+    # leaves the uphill ground standing, which then clusters into spurious objects
+    height = ground_mask(cloud, "height")
+    assert height[: len(ground)].mean() < 0.9 or (~height[len(ground) :]).mean() < 0.4

@@ -65,14 +65,22 @@ def test_separate_files_and_kitti_pose_text(tmp_path, cloud):
     assert load_pose(tmp_path / "p2.txt").shape == (4, 4)
 
 
-def test_nan_padding_is_an_error_unless_dropped(tmp_path, cloud):
+def test_trailing_nan_padding_is_dropped_and_recorded(tmp_path, cloud):
     padded = np.vstack([cloud, np.full((5, 3), np.nan)])
     flow = np.vstack([np.zeros((50, 3)), np.full((5, 3), np.nan)])
-    np.savez(tmp_path / "pair.npz", pc1=padded, pc2=padded, flow=flow)
-    with pytest.raises(PointCloudError, match="5 of 55 rows contain NaN"):
-        load_pair(tmp_path / "pair.npz")
-    pair = load_pair(tmp_path / "pair.npz", drop_nonfinite=True)
+    np.savez(tmp_path / "pair.npz", pc1=padded, pc2=padded[:53], flow=flow)
+    pair = load_pair(tmp_path / "pair.npz")
     assert pair.pc1.shape == (50, 3) and pair.flow is not None and pair.flow.shape == (50, 3)
+    assert pair.conventions.padding == (5, 3)
+
+
+def test_scattered_nan_is_an_error_unless_dropped(tmp_path, cloud):
+    holed = cloud.copy()
+    holed[[3, 7]] = np.nan
+    np.savez(tmp_path / "pair.npz", pc1=holed, pc2=cloud)
+    with pytest.raises(PointCloudError, match="2 of 50 rows contain NaN"):
+        load_pair(tmp_path / "pair.npz")
+    assert load_pair(tmp_path / "pair.npz", drop_nonfinite=True).pc1.shape == (48, 3)
 
 
 def test_bad_files_give_clear_errors(tmp_path, cloud):

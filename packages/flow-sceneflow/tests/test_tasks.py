@@ -6,7 +6,7 @@ import pytest
 import flow_sceneflow.plugin
 from flow_core.errors import ConfigError
 from flow_core.testing import isolated_registry, run_task
-from flow_sceneflow.data.synthetic import LidarSpec, generate_pair
+from flow_sceneflow.data.synthetic import LidarSpec, generate_pair, in_convention
 
 SMALL = {"pairs": 1, "beams": 24, "azimuths": 512}
 
@@ -41,6 +41,26 @@ def test_icpflow_task_on_a_user_file_without_ground_truth(tmp_path, registry):
     assert saved["flow"].shape == pair.pc1.shape
 
 
+def test_icpflow_task_on_an_av2_layout_file_states_its_assumptions(tmp_path, registry):
+    pair = in_convention(generate_pair(12, lidar=LidarSpec(beams=24, azimuths=512)), "av2")
+    pad = np.full((4, 3), np.nan)
+    np.savez(
+        tmp_path / "av2.npz",
+        pc1=np.vstack([pair.pc1, pad]),
+        pc2=np.vstack([pair.pc2, pad]),
+        gt_flow_0_1=np.vstack([pair.flow, pad]),
+        pc1_flows_valid_idx=np.arange(pair.pc1.shape[0]),
+        pc2_flows_valid_idx=np.arange(pair.pc2.shape[0]),
+    )
+    out = tmp_path / "run"
+    metrics = run_task("sceneflow.icpflow", out, {"data": tmp_path / "av2.npz"}, registry=registry)
+    report = (out / "report.md").read_text()
+    assert "ego-compensated (file layout)" in report and "ground=none" in report
+    assert "float16" in report
+    assert metrics["static_epe3d"] < 0.01
+    assert metrics["dynamic_epe3d"] < metrics["nn_dynamic_epe3d"] / 3
+
+
 def test_scoop_task_runs_end_to_end(tmp_path, registry):
     overrides = {
         **SMALL,
@@ -65,7 +85,12 @@ def test_scoop_task_runs_end_to_end(tmp_path, registry):
     ("task", "overrides", "message"),
     [
         ("sceneflow.icpflow", {"pairs": 0}, "pairs"),
-        ("sceneflow.icpflow", {"scan2": "b.ply"}, "need scan1"),
+        ("sceneflow.icpflow", {"scan2": "b.ply"}, "needs scan1"),
+        ("sceneflow.icpflow", {"data": "a.npz", "scan1": "b.ply"}, "not both"),
+        ("sceneflow.icpflow", {"convention": "lidar"}, "convention"),
+        ("sceneflow.icpflow", {"ground_removed": "maybe"}, "ground_removed"),
+        ("sceneflow.icpflow", {"icp_backend": "cuda"}, "icp_backend"),
+        ("sceneflow.icpflow", {"ground": "flat"}, "ground"),
         ("sceneflow.icpflow", {"clustering": "kmeans"}, "clustering"),
         ("sceneflow.scoop", {"train_data": "web"}, "train_data"),
         ("sceneflow.scoop", {"refine_steps": -1}, "refine_steps"),

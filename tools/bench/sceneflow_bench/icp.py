@@ -1,4 +1,4 @@
-"""Our batched torch ICP against open3d's ICP on the same object pairs of the benchmark scenes.
+"""Our ICPs (batched KD-tree for CPUs, batched torch for GPUs) against open3d's, same pairs.
 
 For each object (ground excluded) seen with at least ``min_points`` points in both scans, the
 source is its scan-1 points and the target its scan-2 points brought into frame 1 with the
@@ -17,7 +17,7 @@ import torch
 
 from flow_sceneflow.data.synthetic import make_scene
 from flow_sceneflow.icpflow.histogram import best_translation, translation_candidates
-from flow_sceneflow.registration.icp import batched_icp, open3d_icp
+from flow_sceneflow.registration.icp import batched_icp, kdtree_icp, open3d_icp
 from flow_sceneflow.registration.kabsch import to_homogeneous
 from flow_sceneflow.scan import ScanPair, transform_points
 
@@ -72,21 +72,32 @@ def compare(problems, inlier: float, repeats: int = 3):
     )
     shift = best_translation(vote_src, vote_dst, vote_src_mask, vote_dst_mask, candidates)
     init = to_homogeneous(torch.eye(3).expand(len(shift), 3, 3), shift).double()
-    ours_times, theirs_times = [], []
-    for _ in range(repeats):  # alternate, after the first pair of runs warmed both up
+    times: dict[str, list[float]] = {"kdtree": [], "ours": [], "open3d": []}
+    found = {}
+    for _ in range(repeats):  # alternate; the first round is a warm-up
         clock = time.perf_counter()
-        ours = batched_icp(src, dst, init, src_mask, dst_mask, inlier=inlier).transforms.numpy()
-        ours_times.append(time.perf_counter() - clock)
+        found["kdtree"] = kdtree_icp(
+            [p[0] for p in problems], [p[1] for p in problems], init.numpy(), inlier=inlier
+        )
+        times["kdtree"].append(time.perf_counter() - clock)
         clock = time.perf_counter()
-        theirs = [
-            open3d_icp(s, t, init[b].numpy(), inlier=inlier) for b, (s, t, _) in enumerate(problems)
-        ]
-        theirs_times.append(time.perf_counter() - clock)
-    rows = {"ours": [], "open3d": [], "start": []}
+        found["ours"] = batched_icp(
+            src, dst, init, src_mask, dst_mask, inlier=inlier
+        ).transforms.numpy()
+        times["ours"].append(time.perf_counter() - clock)
+        clock = time.perf_counter()
+        found["open3d"] = np.stack(
+            [
+                open3d_icp(s, t, init[b].numpy(), inlier=inlier)
+                for b, (s, t, _) in enumerate(problems)
+            ]
+        )
+        times["open3d"].append(time.perf_counter() - clock)
+    rows: dict[str, list[tuple[float, float]]] = {k: [] for k in ("start", *found)}
     for b, (_, _, truth) in enumerate(problems):
-        rows["ours"].append(_errors(ours[b], truth))
-        rows["open3d"].append(_errors(theirs[b], truth))
         rows["start"].append(_errors(init[b].numpy(), truth))
+        for name, transforms in found.items():
+            rows[name].append(_errors(transforms[b], truth))
     summary = {}
     for name, errors in rows.items():
         e = np.array(errors)
@@ -96,8 +107,6 @@ def compare(problems, inlier: float, repeats: int = 3):
             "r_mean": e[:, 1].mean(),
             "r_median": np.median(e[:, 1]),
         }
-    summary["ours"]["seconds"] = float(np.median(ours_times[1:] if repeats > 1 else ours_times))
-    summary["open3d"]["seconds"] = float(
-        np.median(theirs_times[1:] if repeats > 1 else theirs_times)
-    )
+    for name, spent in times.items():
+        summary[name]["seconds"] = float(np.median(spent[1:] if repeats > 1 else spent))
     return summary

@@ -8,14 +8,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from flow_sceneflow.baselines import global_icp_flow, nearest_neighbour_flow
+from flow_sceneflow.baselines import nearest_neighbour_flow
+from flow_sceneflow.conventions import resolve_conventions
 from flow_sceneflow.data.synthetic import generate_pair
 from flow_sceneflow.figures import top_down
-from flow_sceneflow.icpflow.pipeline import IcpFlowParams, icp_flow
+from flow_sceneflow.icpflow.pipeline import icp_flow
 from flow_sceneflow.scan import ScanPair
 from flow_sceneflow.scoop.losses import scoop_loss
 from flow_sceneflow.scoop.model import ScoopModel, knn
 from flow_sceneflow.scoop.pipeline import prepare_pair, sample_points, scoop_flow
+from flow_sceneflow.tasks.icpflow import IcpFlowConfig
 from flow_sceneflow.tasks.scans import pooled_metrics
 
 
@@ -45,43 +47,45 @@ def train_scoop(
     return model.eval(), time.perf_counter() - started, losses
 
 
-def run_methods(pairs: list[ScanPair], model: ScoopModel, eval_points: int, refine_steps: int):
-    """Flows and seconds per pair of every method."""
-    flows: dict[str, list[np.ndarray]] = {
-        k: []
-        for k in (
-            "ICP-Flow",
-            "ICP-Flow (open3d ICP)",
-            "nearest neighbour",
-            "global ICP",
-            "SCOOP (network only)",
-            "SCOOP + refinement",
-        )
-    }
+def icp_flow_auto(pair: ScanPair) -> tuple[np.ndarray, str]:
+    """ICP-Flow exactly as ``flow run sceneflow.icpflow`` runs it: defaults from the conventions."""
+    conventions, ego = resolve_conventions(pair)
+    params = IcpFlowConfig().params(0, bool(conventions.ground_removed))
+    return icp_flow(pair, params, ego).flow, f"{conventions.describe()}; ground={params.ground}"
+
+
+def run_methods(
+    pairs: list[ScanPair], model: ScoopModel | None, eval_points: int, refine_steps: int
+):
+    """Flows and seconds per pair of every method (SCOOP only when ``model`` is given)."""
+    names = ["zero flow", "nearest neighbour", "ICP-Flow (auto)"]
+    if model is not None:
+        names += ["SCOOP (network only)", "SCOOP + refinement"]
+    flows: dict[str, list[np.ndarray]] = {k: [] for k in names}
     seconds: dict[str, list[float]] = {k: [] for k in flows}
-    for index, pair in enumerate(pairs):
-        clock = time.perf_counter()
-        flows["ICP-Flow"].append(icp_flow(pair, IcpFlowParams()).flow)
-        seconds["ICP-Flow"].append(time.perf_counter() - clock)
-        clock = time.perf_counter()
-        flows["ICP-Flow (open3d ICP)"].append(icp_flow(pair, IcpFlowParams(icp="open3d")).flow)
-        seconds["ICP-Flow (open3d ICP)"].append(time.perf_counter() - clock)
+    assumed = []
+    for pair in pairs:
+        flows["zero flow"].append(np.zeros_like(pair.pc1))
+        seconds["zero flow"].append(0.0)
         clock = time.perf_counter()
         flows["nearest neighbour"].append(nearest_neighbour_flow(pair))
         seconds["nearest neighbour"].append(time.perf_counter() - clock)
         clock = time.perf_counter()
-        flows["global ICP"].append(global_icp_flow(pair))
-        seconds["global ICP"].append(time.perf_counter() - clock)
-        result = scoop_flow(model, pair, points=eval_points, refine_steps=refine_steps)
-        flows["SCOOP (network only)"].append(result.initial)
-        seconds["SCOOP (network only)"].append(result.seconds["network"])
-        flows["SCOOP + refinement"].append(result.refined)
-        seconds["SCOOP + refinement"].append(result.seconds["total"])
+        flow, text = icp_flow_auto(pair)
+        flows["ICP-Flow (auto)"].append(flow)
+        seconds["ICP-Flow (auto)"].append(time.perf_counter() - clock)
+        assumed.append(text)
+        if model is not None:
+            result = scoop_flow(model, pair, points=eval_points, refine_steps=refine_steps)
+            flows["SCOOP (network only)"].append(result.initial)
+            seconds["SCOOP (network only)"].append(result.seconds["network"])
+            flows["SCOOP + refinement"].append(result.refined)
+            seconds["SCOOP + refinement"].append(result.seconds["total"])
         print(
-            f"  pair {index}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in seconds.items()),
+            f"  {pair.name}: " + ", ".join(f"{k} {v[-1]:.2f}s" for k, v in seconds.items()),
             flush=True,
         )
-    return flows, seconds
+    return flows, seconds, assumed
 
 
 def figure(path: Path, pair: ScanPair, flows: dict[str, list[np.ndarray]]) -> None:
@@ -90,7 +94,7 @@ def figure(path: Path, pair: ScanPair, flows: dict[str, list[np.ndarray]]) -> No
         pair,
         [
             ("ground truth", pair.flow),
-            ("ICP-Flow", flows["ICP-Flow"][0]),
+            ("ICP-Flow (auto)", flows["ICP-Flow (auto)"][0]),
             ("nearest neighbour", flows["nearest neighbour"][0]),
             ("SCOOP + refinement", flows["SCOOP + refinement"][0]),
         ],

@@ -16,6 +16,7 @@ import numpy as np
 from flow_core.errors import FlowError
 
 __all__ = [
+    "Conventions",
     "PointCloudError",
     "ScanPair",
     "check_points",
@@ -78,6 +79,43 @@ def transform_points(transform: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 @dataclass(frozen=True)
+class Conventions:
+    """How a pair was preprocessed before it reached us (``None``: not known, to be detected).
+
+    ``ego_compensated``: scan 2 is already in the frame of scan 1 (or scan 1 in that of scan 2),
+    so static points have zero flow; ``ground_removed``: the ground points were deleted;
+    ``float16``: the coordinates of scan 1 sit on the float16 grid (the ZeroFlow/ICP-Flow
+    Argoverse 2 files store them so); ``padding``: NaN rows dropped from the file (pc1, pc2);
+    ``layout``: the file layout read; ``source``: per field, ``"file"`` (recorded in or implied
+    by the layout), ``"detected"`` or ``"given"`` (a task setting).
+    """
+
+    ego_compensated: bool | None = None
+    ground_removed: bool | None = None
+    float16: bool = False
+    padding: tuple[int, int] = (0, 0)
+    layout: str = "arrays"
+    source: tuple[tuple[str, str], ...] = ()
+
+    def describe(self) -> str:
+        """One line for reports: what the pair is taken to be, and where each fact came from."""
+        origin = dict(self.source)
+
+        def fact(name: str, value: bool | None, yes: str, no: str) -> str:
+            text = "unknown" if value is None else yes if value else no
+            return f"{text} ({origin.get(name, 'assumed')})"
+
+        return (
+            f"layout {self.layout}; "
+            + fact("ego_compensated", self.ego_compensated, "ego-compensated", "not compensated")
+            + "; "
+            + fact("ground_removed", self.ground_removed, "ground removed", "ground present")
+            + f"; scan-1 precision {'float16' if self.float16 else 'float32 or finer'}"
+            + f"; NaN padding dropped: {self.padding[0]} + {self.padding[1]} rows"
+        )
+
+
+@dataclass(frozen=True)
 class ScanPair:
     """Two scans and what is known about them (see the module docstring for conventions).
 
@@ -94,6 +132,7 @@ class ScanPair:
     dynamic1: np.ndarray | None = None
     name: str = "pair"
     labels2: np.ndarray | None = None
+    conventions: Conventions = Conventions()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "pc1", check_points(f"{self.name}: pc1", self.pc1))

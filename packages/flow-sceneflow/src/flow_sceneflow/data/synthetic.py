@@ -11,21 +11,39 @@ For a hit x (world frame) on object k in scan 1 the ground truth is exact:
 the frame of scan 1; see :mod:`flow_sceneflow.scan`). The hit's object comes from the ray's
 ``geometry_ids``. A point is *dynamic* when ``|M_k x − x| > 5 cm``.
 
+:func:`in_convention` rewrites a pair the way real files arrive (:data:`CONVENTIONS`): ``raw``
+(own sensor frames, poses known, ground present), ``compensated`` (scan 2 brought into the frame
+of scan 1, no poses, static flow zero), ``ground-removed`` (raw with the ground points deleted, as
+in the KITTI files of FlowNet3D / HPLFlowNet) and ``av2`` (compensated, ground-free and scan 1
+quantised to float16, as in the ZeroFlow / ICP-Flow Argoverse 2 files).
+
 This is a substitute for real LiDAR benchmarks (Argoverse 2, Waymo, KITTI): numbers on it are
 not comparable with published numbers on those.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from flow_core.errors import ConfigError
-from flow_sceneflow.scan import ScanPair, transform_points
+from flow_sceneflow.scan import Conventions, ScanPair, transform_points
 
-__all__ = ["LidarSpec", "SceneSpec", "SyntheticScene", "generate_pair", "make_scene", "rigid"]
+__all__ = [
+    "CONVENTIONS",
+    "LidarSpec",
+    "SceneSpec",
+    "SyntheticScene",
+    "generate_pair",
+    "in_convention",
+    "make_scene",
+    "rigid",
+]
+
+CONVENTIONS = ("raw", "compensated", "ground-removed", "av2")
 
 DYNAMIC_THRESHOLD = 0.05
 
@@ -250,3 +268,58 @@ def generate_pair(
         name=f"synthetic-{seed}",
         labels2=labels2,
     )
+
+
+def in_convention(pair: ScanPair, convention: str) -> ScanPair:
+    """``pair`` (a raw generated pair) as it would arrive in ``convention`` (module docstring).
+
+    The pair records its conventions as a file of that layout would; the ground-truth flow is
+    rewritten with the frames (compensated: p + f' = E (p + f), E the ego-motion) but not with
+    the float16 quantisation, as in the released Argoverse 2 files.
+    """
+    if convention not in CONVENTIONS:
+        raise ConfigError(f"convention must be one of {CONVENTIONS}, got {convention!r}")
+    if convention == "raw":
+        return dataclasses.replace(
+            pair,
+            conventions=Conventions(False, False, layout="generated raw", source=_GENERATED),
+        )
+    if pair.flow is None or pair.labels1 is None or pair.labels2 is None:
+        raise ConfigError(f"{pair.name}: in_convention needs a generated pair with labels")
+    pc1, pc2, flow, pose1, pose2 = pair.pc1, pair.pc2, pair.flow, pair.pose1, pair.pose2
+    keep1 = np.ones(pc1.shape[0], dtype=bool)
+    keep2 = np.ones(pc2.shape[0], dtype=bool)
+    compensated = convention in ("compensated", "av2")
+    ground_free = convention in ("ground-removed", "av2")
+    if compensated:
+        ego = pair.ego
+        flow = transform_points(ego, pc1 + flow) - pc1
+        pc2 = transform_points(ego, pc2)
+        pose1 = pose2 = None
+    if ground_free:
+        keep1, keep2 = pair.labels1 != 0, pair.labels2 != 0
+    if convention == "av2":
+        pc1 = pc1.astype(np.float16).astype(np.float64)
+    conventions = Conventions(
+        compensated,
+        ground_free,
+        convention == "av2",
+        layout=f"generated {convention}",
+        source=_GENERATED,
+    )
+    dynamic = None if pair.dynamic1 is None else pair.dynamic1[keep1]
+    return ScanPair(
+        pc1[keep1],
+        pc2[keep2],
+        flow[keep1],
+        pose1,
+        pose2,
+        pair.labels1[keep1],
+        dynamic,
+        name=f"{pair.name}-{convention}",
+        labels2=pair.labels2[keep2],
+        conventions=conventions,
+    )
+
+
+_GENERATED = (("ego_compensated", "generator"), ("ground_removed", "generator"))

@@ -10,13 +10,22 @@ into the frame of scan 1 by the ego-motion E (``ScanPair.ego``; identity when no
    xy centroid shift exceeds ``translation_frame`` or a bounding-box extent ratio is below
    ``thres_box``;
 3. each pair is registered smaller-onto-larger: a translation from the displacement histogram
-   (:mod:`.histogram`), refined by batched point-to-point ICP
-   (:func:`flow_sceneflow.registration.icp.batched_icp`; ``icp="open3d"`` runs open3d's ICP
-   pair by pair instead);
+   (:mod:`.histogram`), refined by point-to-point ICP: ``icp_backend="kdtree"`` (the CPU
+   default, :func:`~flow_sceneflow.registration.icp.kdtree_icp`), ``"torch"`` (batched, the
+   GPU default, :func:`~flow_sceneflow.registration.icp.batched_icp`) or ``"open3d"``;
 4. a match is rejected when its centroid translation exceeds ``translation_frame``, its inlier
    IoU (within ``inlier`` m) is below ``thres_iou`` or |roll| or |pitch| exceeds
    ``thres_rot``·90°; the survivors are assigned one-to-one greedily by ascending error
    (the smaller of the two directed mean NN distances), keeping errors below ``thres_error``;
+   a match keeps its rigid motion only when that motion is significantly better than standing
+   still (:func:`beats_identity`): the share of source points lying on the target's surface
+   (point-to-plane distance to the nearest target point's local plane below ``plane_inlier``
+   = 0.05 m, that point closer than 0.5 m) must grow by at least ``min_inlier_gain`` (0.1, ten
+   percentage points) over the identity. Otherwise the cluster is static (T_c = I). The
+   histogram already offers the zero translation as a candidate (the reference's test), but
+   on sparse scans that sample a static surface at different places, point-to-point ICP still
+   slides the cluster by centimetres to decimetres to snap rings onto rings; surface distances
+   do not reward that;
 5. a point p of a matched source cluster with transform T_c gets the flow E⁻¹ T_c p − p; ground
    and unmatched points get the ego-motion only, E⁻¹ p − p.
 
@@ -37,20 +46,35 @@ from flow_core.errors import ConfigError
 from flow_sceneflow.icpflow.cluster import CLUSTER_METHODS, cluster_points
 from flow_sceneflow.icpflow.ground import GROUND_METHODS, estimate_ground_height, ground_mask
 from flow_sceneflow.icpflow.histogram import best_translation, translation_candidates
-from flow_sceneflow.registration.icp import batched_icp, nearest, open3d_icp, transform
+from flow_sceneflow.registration.icp import (
+    batched_icp,
+    kdtree_icp,
+    nearest,
+    open3d_icp,
+    transform,
+)
 from flow_sceneflow.registration.kabsch import to_homogeneous
 from flow_sceneflow.scan import ScanPair, transform_points
 
-__all__ = ["ICP_BACKENDS", "IcpFlowParams", "IcpFlowResult", "Match", "icp_flow", "register_pairs"]
+__all__ = [
+    "ICP_BACKENDS",
+    "IcpFlowParams",
+    "IcpFlowResult",
+    "Match",
+    "beats_identity",
+    "icp_backend_for",
+    "icp_flow",
+    "register_pairs",
+]
 
-ICP_BACKENDS = ("torch", "open3d")
+ICP_BACKENDS = ("auto", "kdtree", "torch", "open3d")
 
 
 @dataclass(frozen=True)
 class IcpFlowParams:
     """Settings of ICP-Flow (defaults: the reference scripts)."""
 
-    ground: str = "height"
+    ground: str = "local"
     ground_slack: float = 0.3
     ground_z: float | None = None
     clustering: str = "hdbscan"
@@ -61,8 +85,11 @@ class IcpFlowParams:
     thres_box: float = 0.1
     bin_size: float = 0.1
     peaks: int = 5
-    icp: str = "torch"
+    icp_backend: str = "auto"
+    device: str = "cpu"
     inlier: float = 0.1
+    min_inlier_gain: float = 0.1
+    plane_inlier: float = 0.05
     max_iterations: int = 100
     tolerance: float = 1e-6
     thres_iou: float = 0.2
@@ -76,8 +103,12 @@ class IcpFlowParams:
     def __post_init__(self) -> None:
         if self.ground not in GROUND_METHODS:
             raise ConfigError(f"ground must be one of {GROUND_METHODS}, got {self.ground!r}")
-        if self.icp not in ICP_BACKENDS:
-            raise ConfigError(f"icp must be one of {ICP_BACKENDS}, got {self.icp!r}")
+        if self.icp_backend not in ICP_BACKENDS:
+            raise ConfigError(
+                f"icp_backend must be one of {ICP_BACKENDS}, got {self.icp_backend!r}"
+            )
+        if not 0.0 <= self.min_inlier_gain < 1.0:
+            raise ConfigError(f"min_inlier_gain must be in [0, 1), got {self.min_inlier_gain}")
         if self.clustering not in CLUSTER_METHODS:
             raise ConfigError(
                 f"clustering must be one of {CLUSTER_METHODS}, got {self.clustering!r}"
@@ -116,8 +147,15 @@ class IcpFlowResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def icp_backend_for(backend: str, device: str) -> str:
+    """``auto`` is the KD-tree ICP on a CPU and the batched torch ICP on a GPU."""
+    if backend != "auto":
+        return backend
+    return "torch" if torch.device(device).type == "cuda" else "kdtree"
+
+
 def _pad(
-    groups: list[np.ndarray], size: int, generator: np.random.Generator
+    groups: list[np.ndarray], size: int, generator: np.random.Generator, device: str = "cpu"
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Subsample each group to at most ``size`` points and pad into ``(B, size', 3)`` + mask."""
     picked = [
@@ -130,7 +168,7 @@ def _pad(
     for b, p in enumerate(picked):
         points[b, : p.shape[0]] = torch.from_numpy(p)
         mask[b, : p.shape[0]] = True
-    return points, mask
+    return points.to(device), mask.to(device)
 
 
 def _roll_pitch_degrees(transforms: torch.Tensor) -> torch.Tensor:
@@ -151,6 +189,8 @@ def register_pairs(
     degrees) and ``accepted`` (the verification thresholds).
     """
     generator = np.random.default_rng(params.seed)
+    backend = icp_backend_for(params.icp_backend, params.device)
+    device = params.device if backend == "torch" else "cpu"
     swap = np.array([s.shape[0] > t.shape[0] for s, t in zip(sources, targets, strict=True)])
     # batches of similar sizes waste less on padding; results are put back in input order
     order = np.argsort([max(s.shape[0], t.shape[0]) for s, t in zip(sources, targets, strict=True)])
@@ -161,10 +201,10 @@ def register_pairs(
     }
     for begin in range(0, len(small), params.batch_pairs):
         chunk = slice(begin, begin + params.batch_pairs)
-        src, src_mask = _pad(small[chunk], params.max_points, generator)
-        dst, dst_mask = _pad(large[chunk], params.max_points, generator)
-        vote_src, vote_src_mask = _pad(small[chunk], params.vote_points, generator)
-        vote_dst, vote_dst_mask = _pad(large[chunk], params.vote_points, generator)
+        src, src_mask = _pad(small[chunk], params.max_points, generator, device)
+        dst, dst_mask = _pad(large[chunk], params.max_points, generator, device)
+        vote_src, vote_src_mask = _pad(small[chunk], params.vote_points, generator, device)
+        vote_dst, vote_dst_mask = _pad(large[chunk], params.vote_points, generator, device)
         candidates = translation_candidates(
             vote_src,
             vote_dst,
@@ -175,8 +215,10 @@ def register_pairs(
             peaks=params.peaks,
         )
         shift = best_translation(vote_src, vote_dst, vote_src_mask, vote_dst_mask, candidates)
-        init = to_homogeneous(torch.eye(3).expand(len(shift), 3, 3), shift).double()
-        if params.icp == "torch":
+        init = to_homogeneous(
+            torch.eye(3, device=shift.device).expand(len(shift), 3, 3), shift
+        ).double()
+        if backend == "torch":
             transforms = batched_icp(
                 src,
                 dst,
@@ -187,6 +229,17 @@ def register_pairs(
                 max_iterations=params.max_iterations,
                 tolerance=params.tolerance,
             ).transforms
+        elif backend == "kdtree":
+            transforms = torch.from_numpy(
+                kdtree_icp(
+                    [src[b, src_mask[b]].numpy() for b in range(src.shape[0])],
+                    [dst[b, dst_mask[b]].numpy() for b in range(dst.shape[0])],
+                    init.numpy(),
+                    params.inlier,
+                    params.max_iterations,
+                    params.tolerance,
+                )
+            )
         else:
             transforms = torch.stack(
                 [
@@ -220,7 +273,7 @@ def register_pairs(
         out["translation"].append((moved_centroid - centroid).norm(dim=1).double())
         out["tilt"].append(_roll_pitch_degrees(transforms))
     inverse = torch.from_numpy(np.argsort(order))
-    merged = {k: torch.cat(v)[inverse] for k, v in out.items()}
+    merged = {k: torch.cat(v).cpu()[inverse] for k, v in out.items()}
     flip = torch.from_numpy(swap)
     merged["transform"][flip] = torch.linalg.inv(merged["transform"][flip])
     merged["accepted"] = (
@@ -230,6 +283,44 @@ def register_pairs(
         & (merged["error"] < params.thres_error)
     )
     return merged
+
+
+def _surface_share(
+    points: np.ndarray, target: np.ndarray, normals: np.ndarray, tree: object, tolerance: float
+) -> float:
+    """Share of ``points`` within ``tolerance`` of the local plane of their nearest target."""
+    distance, index = tree.query(points, distance_upper_bound=0.5)  # type: ignore[attr-defined]
+    near = np.isfinite(distance)
+    offset = points[near] - target[index[near]]
+    on_plane = np.abs(np.einsum("ij,ij->i", offset, normals[index[near]])) < tolerance
+    return float(on_plane.sum() / points.shape[0])
+
+
+def beats_identity(
+    source: np.ndarray, target: np.ndarray, motion: np.ndarray, params: IcpFlowParams
+) -> bool:
+    """Whether ``motion`` puts ``min_inlier_gain`` more of ``source`` on ``target``'s surface.
+
+    Surfaces are the local planes of ``target`` (normals from its 8 nearest neighbours, open3d);
+    see the module docstring, step 4.
+    """
+    import open3d as o3d
+    from scipy.spatial import cKDTree
+
+    if np.allclose(motion, np.eye(4)):
+        return False
+    generator = np.random.default_rng(params.seed)
+    if source.shape[0] > params.max_points:
+        source = source[generator.choice(source.shape[0], params.max_points, replace=False)]
+    cloud = o3d.geometry.PointCloud(o3d.utility.Vector3dVector(target))
+    cloud.estimate_normals(o3d.geometry.KDTreeSearchParamKNN(8))
+    normals = np.asarray(cloud.normals)
+    tree = cKDTree(target)
+    still = _surface_share(source, target, normals, tree, params.plane_inlier)
+    moved = transform_points(motion, source)
+    return _surface_share(moved, target, normals, tree, params.plane_inlier) >= (
+        still + params.min_inlier_gain
+    )
 
 
 def _plausible(src: np.ndarray, dst: np.ndarray, params: IcpFlowParams) -> bool:
@@ -263,11 +354,14 @@ def _match_stage(
             continue
         used1.add(a)
         used2.add(b)
+        motion = found["transform"][k].numpy()
+        if not beats_identity(parts1[a], parts2[b], motion, params):
+            motion = np.eye(4)
         matches.append(
             Match(
                 a,
                 b,
-                found["transform"][k].numpy(),
+                motion,
                 float(found["error"][k]),
                 float(found["iou"][k]),
                 stage,
@@ -276,12 +370,18 @@ def _match_stage(
     return matches
 
 
-def icp_flow(pair: ScanPair, params: IcpFlowParams | None = None) -> IcpFlowResult:
-    """Estimate the scene flow of ``pair`` with ICP-Flow (see the module docstring)."""
+def icp_flow(
+    pair: ScanPair, params: IcpFlowParams | None = None, ego: np.ndarray | None = None
+) -> IcpFlowResult:
+    """Estimate the scene flow of ``pair`` with ICP-Flow (see the module docstring).
+
+    ``ego`` (4×4, scan 2 into the frame of scan 1) overrides the poses' ``pair.ego``, e.g. with
+    an estimate (:func:`flow_sceneflow.conventions.resolve_conventions`).
+    """
     params = params or IcpFlowParams()
     seconds: dict[str, float] = {}
     clock = time.perf_counter()
-    ego = pair.ego
+    ego = pair.ego if ego is None else ego
     pc1 = pair.pc1
     pc2 = transform_points(ego, pair.pc2)
     level = params.ground_z

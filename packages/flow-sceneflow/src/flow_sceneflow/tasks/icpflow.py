@@ -14,10 +14,13 @@ from typing import TYPE_CHECKING, ClassVar
 
 import numpy as np
 
+from flow_core.errors import ConfigError
 from flow_sceneflow.baselines import nearest_neighbour_flow
+from flow_sceneflow.conventions import resolve_conventions
 from flow_sceneflow.figures import top_down
-from flow_sceneflow.icpflow.pipeline import IcpFlowParams, icp_flow
-from flow_sceneflow.scan import ScanPair
+from flow_sceneflow.icpflow.ground import GROUND_METHODS
+from flow_sceneflow.icpflow.pipeline import IcpFlowParams, icp_backend_for, icp_flow
+from flow_sceneflow.scan import Conventions, ScanPair
 from flow_sceneflow.tasks.scans import ScanOptions, load_scan_pairs, pooled_metrics
 
 if TYPE_CHECKING:
@@ -30,26 +33,33 @@ __all__ = ["IcpFlowConfig", "IcpFlowTask"]
 class IcpFlowConfig(ScanOptions):
     """Data (:class:`ScanOptions`) and ICP-Flow settings (reference-script defaults)."""
 
-    ground: str = "height"
+    ground: str = "auto"
     clustering: str = "hdbscan"
     min_cluster_size: int = 20
     cluster_epsilon: float = 0.25
     translation_frame: float = 1.67
-    icp: str = "torch"
+    icp_backend: str = "auto"
     inlier: float = 0.1
+    min_inlier_gain: float = 0.1
     thres_iou: float = 0.2
     thres_error: float = 0.2
     max_points: int = 1024
 
-    def params(self, seed: int) -> IcpFlowParams:
+    def params(self, seed: int, ground_removed: bool = False, device: str = "cpu") -> IcpFlowParams:
+        """Pipeline settings; ``ground=auto`` is ``none`` on ground-free input, else ``local``."""
+        ground = self.ground
+        if ground == "auto":
+            ground = "none" if ground_removed else "local"
         return IcpFlowParams(
-            ground=self.ground,
+            ground=ground,
             clustering=self.clustering,
             min_cluster_size=self.min_cluster_size,
             cluster_epsilon=self.cluster_epsilon,
             translation_frame=self.translation_frame,
-            icp=self.icp,
+            icp_backend=self.icp_backend,
+            device=device,
             inlier=self.inlier,
+            min_inlier_gain=self.min_inlier_gain,
             thres_iou=self.thres_iou,
             thres_error=self.thres_error,
             max_points=self.max_points,
@@ -58,7 +68,19 @@ class IcpFlowConfig(ScanOptions):
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.ground not in ("auto", *GROUND_METHODS):
+            raise ConfigError(
+                f"ground must be one of {('auto', *GROUND_METHODS)}, got {self.ground!r}"
+            )
         self.params(0)  # validates the ICP-Flow settings
+
+
+def _ego_source(pair: ScanPair, conventions: Conventions) -> str:
+    if pair.pose1 is not None:
+        return "from the poses"
+    if conventions.ego_compensated:
+        return "none (already compensated)"
+    return "estimated by whole-scan ICP"
 
 
 class IcpFlowTask:
@@ -68,13 +90,21 @@ class IcpFlowTask:
 
     def run(self, config: IcpFlowConfig, ctx: RunContext) -> dict[str, float]:
         pairs = load_scan_pairs(config)
-        params = config.params(ctx.seed)
-        flows, baseline, seconds, matched = [], [], [], []
+        flows, baseline, seconds, matched, assumed = [], [], [], [], []
         (ctx.out_dir / "flows").mkdir(exist_ok=True)
         bar = ctx.progress(len(pairs), "icp-flow pairs")
         for index, pair in enumerate(pairs):
             started = time.perf_counter()
-            result = icp_flow(pair, params)
+            conventions, ego = resolve_conventions(
+                pair, config.ego_compensated, config.ground_removed
+            )
+            params = config.params(ctx.seed, bool(conventions.ground_removed), str(ctx.device))
+            assumed.append(
+                f"{pair.name}: {conventions.describe()}; so ground={params.ground},"
+                f" ego-motion {_ego_source(pair, conventions)},"
+                f" icp_backend={icp_backend_for(params.icp_backend, params.device)}"
+            )
+            result = icp_flow(pair, params, ego)
             seconds.append(time.perf_counter() - started)
             matched.append(len(result.matches))
             flows.append(result.flow)
@@ -92,6 +122,9 @@ class IcpFlowTask:
         metrics["matches_per_pair"] = float(np.mean(matched))
         metrics["points_per_pair"] = float(np.mean([p.pc1.shape[0] for p in pairs]))
         if ctx.is_main:
+            ctx.report.add_text(
+                "Input conventions assumed:\n\n" + "\n".join(f"- {a}" for a in assumed)
+            )
             self._report(ctx, config, pairs, flows, baseline, metrics)
         return metrics
 
