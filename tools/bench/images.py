@@ -396,7 +396,7 @@ def _nf_page(args: argparse.Namespace) -> None:
     section, _ = nf_section(args.quick, args.jobs, args.reuse, args.long)
     folder = ROOT / ("build/bench" if args.quick else "docs/benchmarks")
     out = folder / ("images-nf-quick.md" if args.quick else "images-nf.md")
-    page = _page(args, [section], time.perf_counter() - started).replace(NF_LINK + "\n\n", "")
+    page = _page(args, [section], time.perf_counter() - started).replace(LINKED_PAGES + "\n\n", "")
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         page.replace("# flow-images benchmark", "# flow-images benchmark: normalizing flows", 1)
