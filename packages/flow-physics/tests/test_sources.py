@@ -51,6 +51,17 @@ def test_source_psds_convert_through_omega():
     assert SIGW_DELTA.psd(F, torch.tensor([[0.0, -8.5]], dtype=torch.float64)).shape == (1, 3)
 
 
+def test_sigw_psd_has_finite_gradients_above_its_cutoff():
+    # f_* = 10^-9.5 Hz puts every frequency of F above 2 f_*, where the spectrum is exactly
+    # zero; a square root in the conversion made the amplitude's gradient NaN there, which
+    # turned the flow's weights to NaN on the first training step of hd-sigw-delta.
+    params = torch.tensor([[-1.0, -9.5], [-1.0, -8.5]], dtype=torch.float64, requires_grad=True)
+    psd = SIGW_DELTA.psd(F, params)
+    assert psd[0].abs().sum().item() == 0.0
+    psd.sum().backward()
+    assert params.grad is not None and bool(params.grad.isfinite().all())
+
+
 def test_smbhb_plus_x_is_the_sum():
     model = source_model("smbhb+igw")
     assert model.parameter_names == ("log10_A", "x_log10_r", "x_n_t")

@@ -3,8 +3,7 @@
 Formulas and priors follow the NANOGrav 15-yr new-physics search (Afzal et al. 2023,
 arXiv 2306.16219) as PTArcade implements them; Lai & Li 2025 (arXiv 2504.04211) compare the
 same families with normalizing flows. Every model returns ``h^2 Omega_gw(f)``, turned into a
-residual PSD with :func:`~flow_physics.pta.spectra.omega_h2_to_hc` and
-:func:`~flow_physics.pta.spectra.hc_to_psd`.
+residual PSD with :func:`~flow_physics.pta.spectra.omega_h2_to_psd`.
 
 * Inflationary GWs (IGW), with the reheating transfer function above the PTA band (``T_rh``
   high, ``T = 1``)::
@@ -40,8 +39,7 @@ from flow_physics.pta.spectra import (
     POWERLAW,
     SMBHB,
     SpectralModel,
-    hc_to_psd,
-    omega_h2_to_hc,
+    omega_h2_to_psd,
 )
 
 __all__ = [
@@ -95,17 +93,12 @@ def sigw_delta_omega_h2(f: Tensor, log10_a: Tensor, log10_f_peak: Tensor) -> Ten
     return OMEGA_R_H2 * G_FACTOR * amplitude2 * sigw_delta_kernel(x)
 
 
-def _omega_psd(f: Tensor, omega_h2: Tensor) -> Tensor:
-    """Residual PSD in s^3 from ``h^2 Omega_gw``."""
-    return hc_to_psd(f, omega_h2_to_hc(f, omega_h2))
-
-
 def _igw(f: Tensor, params: Tensor) -> Tensor:
-    return _omega_psd(f, igw_omega_h2(f, params[:, 0], params[:, 1]))
+    return omega_h2_to_psd(f, igw_omega_h2(f, params[:, 0], params[:, 1]))
 
 
 def _sigw_delta(f: Tensor, params: Tensor) -> Tensor:
-    return _omega_psd(f, sigw_delta_omega_h2(f, params[:, 0], params[:, 1]))
+    return omega_h2_to_psd(f, sigw_delta_omega_h2(f, params[:, 0], params[:, 1]))
 
 
 IGW = SpectralModel("igw", ("log10_r", "n_t"), _igw)

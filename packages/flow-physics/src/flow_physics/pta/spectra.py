@@ -43,6 +43,7 @@ __all__ = [
     "hc_to_omega_h2",
     "hc_to_psd",
     "omega_h2_to_hc",
+    "omega_h2_to_psd",
     "powerlaw_hc",
     "powerlaw_psd",
     "psd_to_hc",
@@ -121,6 +122,16 @@ def hc_to_omega_h2(f: Tensor, hc: Tensor) -> Tensor:
 def omega_h2_to_hc(f: Tensor, omega_h2: Tensor) -> Tensor:
     """``h_c = (H0 / (pi f)) sqrt(3 Omega_gw / 2)``, written with ``h^2 Omega_gw`` and H0/h."""
     return HUBBLE_100 / (math.pi * f) * torch.sqrt(1.5 * omega_h2)
+
+
+def omega_h2_to_psd(f: Tensor, omega_h2: Tensor) -> Tensor:
+    """Residual PSD ``S(f) = (H0/h)^2 h^2 Omega_gw / (8 pi^4 f^5)`` in s^3.
+
+    The composition of :func:`omega_h2_to_hc` and :func:`hc_to_psd`, written without the
+    square root: it is linear in ``Omega``, so its gradient stays finite where a source's
+    spectrum is exactly zero (a delta-peak SIGW above its cut-off ``f > 2 f_*``).
+    """
+    return HUBBLE_100**2 * omega_h2 / (8.0 * math.pi**4 * f**5)
 
 
 def psd_to_rho2(psd: Tensor, tspan: float) -> Tensor:
