@@ -55,12 +55,28 @@ def group_scaling(x: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
 
 
+def _valid_rows(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """``x`` with its padded rows zeroed (``x`` itself when nothing is padded)."""
+    return x if valid is None else x * valid.to(x.dtype).unsqueeze(1)
+
+
 class PowerNormFunction(torch.autograd.Function):
     """y = γ·x/√(ψ² + ε) + β on ``(N, C)`` rows, with the approximate or exact backward pass.
 
     ``psi2`` is the quadratic mean the forward pass divides by; ``batch_stats`` says whether it
     was computed from this batch (then the exact gradient includes its dependence on x).
     ``nu`` (shape ``(C,)``) is read and, in approximate mode, updated in place by backward.
+
+    Every formula is written in terms of x and per-channel factors, so that z = x/ψ is never
+    materialised: with s = 1/ψ, a = γ·s and S = Σ_B ∇y·x (valid rows),
+
+        y = a·x + β,   ∂L/∂γ = s·Σ ∇y·x,   mean_B(z·g) = a·s·S/|B|,   mean_B(z²) = s²·mean_B(x²),
+        ∂L/∂x = a·∇y − x·b on valid rows (a·∇y on padded rows), with b = ν·s² (approximate),
+        b = s²·mean_B(z·g) (exact, batch statistics) or b = 0 (exact, running statistics).
+
+    A pass costs one read of (N, C) values: the forward pass is one ``addcmul``, the backward
+    pass two reductions and two elementwise kernels (Shen et al. 2020, arXiv:2003.07845,
+    Algorithm 1, rearranged).
     """
 
     @staticmethod
@@ -76,45 +92,49 @@ class PowerNormFunction(torch.autograd.Function):
         approximate: bool,
         alpha_bkw: float,
         eps: float,
+        square_mean: torch.Tensor | None,
     ) -> torch.Tensor:
         inv = torch.rsqrt(psi2 + eps)
-        z = x * inv
-        y = z
-        if weight is not None:
-            y = y * weight
-        if bias is not None:
-            y = y + bias
-        ctx.save_for_backward(z, inv, weight, valid)
+        scale = inv if weight is None else inv * weight
+        y = x * scale if bias is None else torch.addcmul(bias, x, scale)
+        ctx.save_for_backward(x, inv, scale, valid, square_mean)
         ctx.nu = nu
-        ctx.has_bias = bias is not None
+        ctx.needs = (weight is not None, bias is not None)
         ctx.settings = (batch_stats, approximate, alpha_bkw)
         return y
 
     @staticmethod
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        z, inv, weight, valid = ctx.saved_tensors
+        x, inv, scale, valid, square_mean = ctx.saved_tensors
         batch_stats, approximate, alpha_bkw = ctx.settings
+        has_weight, has_bias = ctx.needs
         nu: torch.Tensor = ctx.nu
-        g = grad_y * weight if weight is not None else grad_y
-        grad_weight = (grad_y * z).sum(0) if weight is not None else None
-        grad_bias = grad_y.sum(0) if ctx.has_bias else None
-        weights = None if valid is None else valid.to(z.dtype).unsqueeze(1)
-        count = z.shape[0] if valid is None else valid.sum().clamp_min(1)
+        grad_x = grad_y * scale
+        # Σ ∇y·x over all rows: ∂L/∂γ, and the exact gradient through ψ_B (padded outputs
+        # depend on ψ_B too)
+        needs_sum = has_weight or (batch_stats and not approximate)
+        total = torch.linalg.vecdot(grad_y, x, dim=0) if needs_sum else None
+        if approximate or batch_stats:
+            x_valid = _valid_rows(x, valid)
+            count = x.shape[0] if valid is None else valid.sum().clamp_min(1)
         if approximate:
-            correction = nu * z if weights is None else nu * z * weights
-            grad_x = (g - correction) * inv
+            valid_sum = (
+                total
+                if total is not None and valid is None
+                else torch.linalg.vecdot(grad_y, x_valid, dim=0)
+            )
+            grad_x.addcmul_(x_valid, nu * inv.square(), value=-1)
             with torch.no_grad():
-                zw = z if weights is None else z * weights
-                gamma = (zw * z).sum(0) / count
-                lam = (zw * g).sum(0) / count
-                nu.mul_(1 - (1 - alpha_bkw) * gamma).add_((1 - alpha_bkw) * lam)
-        elif batch_stats:
-            mean_gz = (g * z).sum(0) / count
-            zw = z if weights is None else z * weights
-            grad_x = (g - zw * mean_gz) * inv
-        else:
-            grad_x = g * inv
-        return grad_x, grad_weight, grad_bias, None, None, None, None, None, None, None
+                if square_mean is None:
+                    square_mean = torch.linalg.vecdot(x_valid, x_valid, dim=0) / count
+                mean_z2 = square_mean * inv.square()
+                mean_zg = scale * valid_sum / count
+                nu.mul_(1 - (1 - alpha_bkw) * mean_z2).add_((1 - alpha_bkw) * mean_zg)
+        elif batch_stats and total is not None:
+            grad_x.addcmul_(x_valid, inv.square() * scale * total / count, value=-1)
+        grad_weight = total * inv if has_weight and total is not None else None
+        grad_bias = grad_y.sum(0) if has_bias else None
+        return grad_x, grad_weight, grad_bias, None, None, None, None, None, None, None, None
 
 
 def power_norm(
@@ -129,10 +149,14 @@ def power_norm(
     approximate: bool,
     alpha_bkw: float = 0.9,
     eps: float = 1e-5,
+    square_mean: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Functional PowerNorm on ``(N, C)`` rows (see :class:`PowerNormFunction`)."""
+    """Functional PowerNorm on ``(N, C)`` rows (see :class:`PowerNormFunction`).
+
+    ``square_mean``, mean_B(x²) over the valid rows if the caller has computed it, spares the
+    approximate backward pass one reduction."""
     out: torch.Tensor = PowerNormFunction.apply(  # type: ignore[no-untyped-call]
-        x, weight, bias, valid, psi2, nu, batch_stats, approximate, alpha_bkw, eps
+        x, weight, bias, valid, psi2, nu, batch_stats, approximate, alpha_bkw, eps, square_mean
     )
     return out
 
@@ -210,11 +234,12 @@ class PowerNorm(nn.Module):
                 out = out * self.weight + self.bias
             return out.reshape(x.shape)
         with torch.no_grad():
-            rows = flat if valid is None else flat[valid]
-            has_rows = rows.shape[0] > 0
+            count = flat.shape[0] if valid is None else int(valid.sum())
+            has_rows = count > 0
             self.iters += 1
             warm = has_rows and int(self.iters) <= self.warmup_iters
-            batch_psi2 = rows.pow(2).mean(0) if has_rows else self.running_psi2
+            rows = _valid_rows(flat, valid)
+            batch_psi2 = torch.linalg.vecdot(rows, rows, dim=0) / max(count, 1)
             psi2 = batch_psi2 if warm else self.running_psi2.clone()
             if warm:
                 self.running_psi2.add_((batch_psi2 - self.running_psi2) / int(self.iters))
@@ -231,5 +256,6 @@ class PowerNorm(nn.Module):
             approximate=self.backward_mode == "approx",
             alpha_bkw=self.alpha_bkw,
             eps=self.eps,
+            square_mean=batch_psi2 if has_rows else None,
         )
         return out.reshape(x.shape)
