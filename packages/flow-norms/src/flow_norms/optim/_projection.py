@@ -47,27 +47,23 @@ def _segments(rows: list[int], device: torch.device) -> torch.Tensor:
     )
 
 
-def _row_dots(
-    weights: Sequence[torch.Tensor], others: Sequence[torch.Tensor]
-) -> list[torch.Tensor]:
-    """⟨w_row, o_row⟩ per output row of each weight (one reduction per weight, no copies)."""
-    return [
-        torch.linalg.vecdot(w.reshape(w.shape[0], -1), o.reshape(o.shape[0], -1))
-        for w, o in zip(weights, others, strict=True)
-    ]
-
-
-def _row_norms(tensors: Sequence[torch.Tensor]) -> list[torch.Tensor]:
-    """‖t_row‖ per output row of each tensor."""
-    return [torch.linalg.vector_norm(t.reshape(t.shape[0], -1), dim=1) for t in tensors]
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """``t`` viewed as ``(output channels, −1)``."""
+    return t.reshape(t.shape[0], -1)
 
 
 def _row_statistics(
     weights: list[torch.Tensor], grads: list[torch.Tensor]
 ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per weight: the channel norms of w; concatenated over weights: ⟨∇, w⟩, ‖∇‖, ‖w‖ rows."""
-    weight_norms = _row_norms(weights)
-    dots, grad_norms = _row_dots(grads, weights), _row_norms(grads)
+    """Per weight: the channel norms of w; concatenated over weights: ⟨∇, w⟩, ‖∇‖, ‖w‖ rows.
+
+    Three reductions per weight, on views, one weight after the other (so that its w and ∇
+    are still in cache for the second and third)."""
+    weight_norms, dots, grad_norms = [], [], []
+    for w, g in zip(weights, grads, strict=True):
+        weight_norms.append(torch.linalg.vector_norm(_rows(w), dim=1))
+        dots.append(torch.linalg.vecdot(_rows(g), _rows(w)))
+        grad_norms.append(torch.linalg.vector_norm(_rows(g), dim=1))
     return weight_norms, torch.cat(dots), torch.cat(grad_norms), torch.cat(weight_norms)
 
 
@@ -154,7 +150,8 @@ def radial_coefficients(
     is a fixed number of operations on the rows of all weights concatenated."""
     rows = [w.shape[0] for w in weights]
     segment = _segments(rows, weights[0].device)
-    dot, norm = torch.cat(_row_dots(weights, updates)), torch.cat(norms)
+    dots = [torch.linalg.vecdot(_rows(w), _rows(p)) for w, p in zip(weights, updates, strict=True)]
+    dot, norm = torch.cat(dots), torch.cat(norms)
     layer = torch.tensor(views, device=dot.device)[segment] == 2
     totals = torch.zeros(2, len(weights), dtype=dot.dtype, device=dot.device)
     totals.index_add_(1, segment, torch.stack([dot, norm.square()]))
