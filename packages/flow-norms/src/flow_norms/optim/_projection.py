@@ -61,9 +61,10 @@ def _row_statistics(
     are still in cache for the second and third)."""
     weight_norms, dots, grad_norms = [], [], []
     for w, g in zip(weights, grads, strict=True):
-        weight_norms.append(torch.linalg.vector_norm(_rows(w), dim=1))
-        dots.append(torch.linalg.vecdot(_rows(g), _rows(w)))
-        grad_norms.append(torch.linalg.vector_norm(_rows(g), dim=1))
+        w2, g2 = _rows(w), _rows(g)
+        weight_norms.append(torch.linalg.vector_norm(w2, dim=1))
+        dots.append(torch.linalg.vecdot(g2, w2))
+        grad_norms.append(torch.linalg.vector_norm(g2, dim=1))
     return weight_norms, torch.cat(dots), torch.cat(grad_norms), torch.cat(weight_norms)
 
 

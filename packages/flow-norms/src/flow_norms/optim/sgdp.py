@@ -55,7 +55,7 @@ class SGDP(torch.optim.Optimizer):
         eps: ε of the cosine and the projection (1e-8).
         delta: δ of the scale-invariance test (0.1).
         wd_ratio: factor on λ for scale-invariant weights (0.1).
-        reference_order: reproduce ``adamp`` 0.3.0 bit for bit (slower; see the module).
+        reference_order: reproduce ``adamp`` 0.3.0 bit for bit (see the module).
     """
 
     def __init__(
