@@ -8,6 +8,8 @@ AdamW) through the ``norms.lm`` task. Run directly with
     python tools/bench/norms.py [--quick] [--threads N] [--out PATH] [--only NAMES]
 
 ``--quick`` shrinks every size for a smoke test; its page goes to build/bench/ and says so.
+``--only`` reruns some sections: the other sections of an existing page at ``--out``, and
+their verdicts, are kept as they are (the run table says which sections are from this run).
 """
 
 from __future__ import annotations
@@ -24,6 +26,33 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SECTIONS = ("exactness", "speed", "science")
+FIXED = ("Run", "Machine", "Verdicts")  # headings written on every run, not sections
+
+
+def previous_page(path: Path) -> tuple[dict[str, str], list[list[str]], str]:
+    """The sections (title → markdown) and verdict rows (section, target, threshold,
+    measured, met) of the page at ``path``, and the date of its run; empty if there is none."""
+    if not path.exists():
+        return {}, [], ""
+    parts: dict[str, list[str]] = {}
+    title = ""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("## "):
+            title = line[3:].strip()
+            parts[title] = []
+        elif title:
+            parts[title].append(line)
+    sections = {t: "\n".join(body).strip() for t, body in parts.items() if t not in FIXED}
+    cells = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in parts.get("Verdicts", [])
+        if line.startswith("| ")
+    ]
+    verdicts = [row for row in cells[1:] if len(row) == 5]
+    dates = [row for row in cells if row[:1] == ["date"]]
+    date = next((line for line in parts.get("Run", []) if line.startswith("| date |")), "")
+    del dates
+    return sections, verdicts, date.strip("| ").removeprefix("date |").strip()
 
 
 def main() -> int:
@@ -48,7 +77,7 @@ def main() -> int:
     from norms_bench.common import Section, load_average, machine_rows, table
 
     load_start, started = load_average(), time.perf_counter()
-    sections: list[Section] = []
+    sections: dict[str, Section] = {}
     runners = {
         "exactness": lambda: exactness.run(),
         "speed": lambda: speed.run(args.quick),
@@ -58,22 +87,31 @@ def main() -> int:
         print(f"[norms bench] {name} ...", flush=True)
         section_started = time.perf_counter()
         try:
-            sections.append(runners[name]())
+            sections[name] = runners[name]()
         except Exception:  # a failed section is reported on the page; the others still run
-            sections.append(
-                Section(
-                    name,
-                    "**This section failed:**\n\n```\n" + traceback.format_exc() + "```",
-                    [(name, "runs", "failed", False)],
-                )
+            sections[name] = Section(
+                name,
+                "**This section failed:**\n\n```\n" + traceback.format_exc() + "```",
+                [(name, "runs", "failed", False)],
             )
         print(
             f"[norms bench] {name} done in {time.perf_counter() - section_started:.0f} s",
             flush=True,
         )
     total = time.perf_counter() - started
-    verdicts = [v for s in sections for v in s.verdicts]
-    passed = sum(1 for v in verdicts if v[3])
+    kept, kept_verdicts, kept_date = previous_page(out) if args.only else ({}, [], "")
+    bodies = dict(kept)  # the previous page's order, this run's sections replacing theirs
+    bodies.update({section.title: section.markdown for section in sections.values()})
+    verdicts = [row for row in kept_verdicts if row[0] not in sections] + [
+        [name, claim, threshold, measured, "yes" if ok else "**no**"]
+        for name, section in sections.items()
+        for claim, threshold, measured, ok in section.verdicts
+    ]
+    verdicts.sort(key=lambda row: SECTIONS.index(row[0]))
+    passed = sum(1 for row in verdicts if row[4] == "yes")
+    sections_run = ", ".join(sections)
+    if kept:
+        sections_run += f"; the other sections are kept from the previous page (run {kept_date})"
     command = "nox -s bench -- norms" if not args.quick else "python tools/bench/norms.py --quick"
     lines = [
         "# flow-norms benchmark",
@@ -100,6 +138,7 @@ def main() -> int:
                     "date",
                     datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
                 ],
+                ["sections run", sections_run],
                 ["total time", f"{total:.0f} s"],
                 [
                     "1-minute load average at start / end",
@@ -122,15 +161,12 @@ def main() -> int:
         table(["item", "value"], [list(r) for r in machine_rows()]),
         "",
     ]
-    for section in sections:
-        lines += [f"## {section.title}", "", section.markdown, ""]
+    for title, markdown in bodies.items():
+        lines += [f"## {title}", "", markdown, ""]
     lines += [
         "## Verdicts",
         "",
-        table(
-            ["target", "threshold", "measured", "met"],
-            [[c, t, m, "yes" if ok else "**no**"] for c, t, m, ok in verdicts],
-        ),
+        table(["section", "target", "threshold", "measured", "met"], [list(r) for r in verdicts]),
         "",
     ]
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -148,3 +148,31 @@ def test_bad_arguments_are_refused():
         PowerNorm(4)(torch.randn(2, 3, 5))
     with pytest.raises(NormInputError, match="padding_mask"):
         PowerNorm(4)(torch.randn(2, 3, 4), torch.zeros(2, 3))
+
+
+def test_module_backward_with_its_batch_statistic_equals_the_functional_form():
+    """The layer hands mean_B(x²) from its forward pass to the approximate backward pass;
+    the result must equal the functional form that recomputes it (masked rows left out)."""
+    torch.manual_seed(0)
+    norm = PowerNorm(4, warmup_iters=0).double()
+    norm.nu.copy_(torch.randn(4, dtype=torch.float64) * 0.1)
+    x = torch.randn(3, 5, 4, dtype=torch.float64, requires_grad=True)
+    mask = torch.zeros(3, 5, dtype=torch.bool)
+    mask[1, 2:] = True
+    psi2, nu = norm.running_psi2.clone(), norm.nu.clone()
+    grad = torch.randn(3, 5, 4, dtype=torch.float64)
+    norm(x, mask).backward(grad)
+    x2 = x.detach().clone().requires_grad_()
+    y = power_norm(
+        x2.reshape(-1, 4),
+        norm.weight,
+        norm.bias,
+        ~mask.reshape(-1),
+        psi2,
+        nu,
+        batch_stats=False,
+        approximate=True,
+    )
+    y.backward(grad.reshape(-1, 4))
+    torch.testing.assert_close(x.grad, x2.grad)
+    torch.testing.assert_close(norm.nu, nu)

@@ -79,9 +79,19 @@ def run() -> Section:
             lambda p: AdamP(p, nesterov=True, **adam_kw),
             lambda p: adamp.AdamP(p, nesterov=True, **adam_kw),
         ),
-        ("SGDP", lambda p: SGDP(p, **sgd_kw), lambda p: adamp.SGDP(p, **sgd_kw)),
         (
-            "SGDP nesterov",
+            "SGDP (reference_order=True)",
+            lambda p: SGDP(p, reference_order=True, **sgd_kw),
+            lambda p: adamp.SGDP(p, **sgd_kw),
+        ),
+        ("SGDP (default, fused)", lambda p: SGDP(p, **sgd_kw), lambda p: adamp.SGDP(p, **sgd_kw)),
+        (
+            "SGDP nesterov (reference_order=True)",
+            lambda p: SGDP(p, reference_order=True, nesterov=True, **sgd_kw),
+            lambda p: adamp.SGDP(p, nesterov=True, **sgd_kw),
+        ),
+        (
+            "SGDP nesterov (default, fused)",
             lambda p: SGDP(p, nesterov=True, **sgd_kw),
             lambda p: adamp.SGDP(p, nesterov=True, **sgd_kw),
         ),

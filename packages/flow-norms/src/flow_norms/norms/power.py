@@ -30,8 +30,14 @@ Here ψ = √(ψ² + ε) wherever it divides. What the reference implementation 
 pass as computed (g/ψ with running statistics; (g − z·Σ g·z / |B|)/ψ_B with batch statistics
 during warm-up) — the ablation without the ν correction, and the mode that ``gradcheck``
 verifies. Padded positions never enter ψ_B, Γ or Λ; their gradient is g/ψ. ν is updated once
-per backward pass (twice if a graph through the layer is differentiated twice). Statistics are
-per process (no synchronisation across data-parallel ranks).
+per backward pass (twice if a graph through the layer is differentiated twice); second
+derivatives through the layer are not supported. Statistics are per process (no
+synchronisation across data-parallel ranks).
+
+Speed: neither z = x/ψ nor any other full-size intermediate is kept; on CPU the statistics
+and the backward pass sweep the rows in cache-sized blocks, so that forward + backward read
+x and ∇y from memory about as often as torch's fused LayerNorm kernels do (see
+:class:`PowerNormFunction` and ``docs/benchmarks/norms.md``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,7 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 from flow_core.errors import ConfigError
 from flow_norms.norms._inputs import check_positive, flatten
@@ -55,12 +62,90 @@ def group_scaling(x: torch.Tensor, eps: float) -> torch.Tensor:
     return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps)
 
 
+BLOCK = 2**17
+"""Values per block of rows in the CPU kernels below (512 KiB of float32): a block's
+temporaries stay in cache, so each kernel reads its inputs from memory once."""
+
+
+def _row_blocks(x: torch.Tensor) -> list[slice]:
+    """Ranges of rows of ``x`` with about :data:`BLOCK` values each on CPU (one range on
+    other devices, where a kernel launch per block would cost more than it saves)."""
+    if x.device.type != "cpu":
+        return [slice(None)]
+    rows = max(1, BLOCK // max(1, x.shape[1]))
+    return [slice(i, i + rows) for i in range(0, x.shape[0], rows)]
+
+
+def _valid_rows(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """``x`` with its padded rows zeroed (``x`` itself when nothing is padded)."""
+    return x if valid is None else x * valid.to(x.dtype).unsqueeze(1)
+
+
+def square_sums(x: torch.Tensor, valid: torch.Tensor | None) -> torch.Tensor:
+    """Σ x² per feature over the valid rows of ``(N, C)`` ``x``."""
+    total = x.new_zeros(x.shape[1])
+    weights = None if valid is None else valid.to(x.dtype).unsqueeze(1)
+    for rows in _row_blocks(x):
+        squares = x[rows].square()
+        if weights is not None:
+            squares *= weights[rows]
+        total += squares.sum(0)
+    return total
+
+
+def _product_sums(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Σ a·b per feature over all rows."""
+    total = a.new_zeros(a.shape[1])
+    for rows in _row_blocks(a):
+        total += (a[rows] * b[rows]).sum(0)
+    return total
+
+
+def _backward_kernel(
+    grad_y: torch.Tensor,
+    x: torch.Tensor,
+    valid: torch.Tensor | None,
+    scale: torch.Tensor,
+    coefficient: torch.Tensor | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """∂L/∂x = ∇y·scale − x·coefficient on valid rows (∇y·scale on padded rows), and per
+    feature Σ ∇y·x over all rows, Σ ∇y·x over the valid rows and Σ ∇y, in one sweep."""
+    grad_x = torch.empty_like(grad_y)
+    total, valid_total, grad_sum = grad_y.new_zeros(3, grad_y.shape[1]).unbind()
+    weights = None if valid is None else valid.to(x.dtype).unsqueeze(1)
+    for rows in _row_blocks(x):
+        g, block = grad_y[rows], x[rows]
+        products = g * block
+        total += products.sum(0)
+        grad_sum += g.sum(0)
+        out = torch.mul(g, scale, out=grad_x[rows])
+        if weights is not None:
+            valid_total += (products * weights[rows]).sum(0)
+            block = block * weights[rows]
+        if coefficient is not None:
+            out.addcmul_(block, coefficient, value=-1)
+    return grad_x, total, total if valid is None else valid_total, grad_sum
+
+
 class PowerNormFunction(torch.autograd.Function):
     """y = γ·x/√(ψ² + ε) + β on ``(N, C)`` rows, with the approximate or exact backward pass.
 
     ``psi2`` is the quadratic mean the forward pass divides by; ``batch_stats`` says whether it
     was computed from this batch (then the exact gradient includes its dependence on x).
     ``nu`` (shape ``(C,)``) is read and, in approximate mode, updated in place by backward.
+
+    Every formula is written in terms of x and per-channel factors, so that z = x/ψ is never
+    materialised: with s = 1/ψ, a = γ·s and S = Σ_B ∇y·x (valid rows),
+
+        y = a·x + β,   ∂L/∂γ = s·Σ ∇y·x,   mean_B(z·g) = a·S/|B|,   mean_B(z²) = s²·mean_B(x²),
+        ∂L/∂x = a·∇y − x·b on valid rows (a·∇y on padded rows), with b = ν·s² (approximate),
+        b = s²·a·Σ ∇y·x/|B| over all rows (exact, batch statistics) or b = 0 (exact, running
+        statistics)
+
+    (Shen et al. 2020, arXiv:2003.07845, Algorithm 1, rearranged). The forward pass is one
+    ``addcmul``; the backward pass is one sweep over blocks of rows that computes ∂L/∂x and
+    the three per-feature sums it needs, so that on CPU it reads ∇y and x from memory once.
+    The backward pass is not itself differentiable (no second derivatives).
     """
 
     @staticmethod
@@ -76,45 +161,43 @@ class PowerNormFunction(torch.autograd.Function):
         approximate: bool,
         alpha_bkw: float,
         eps: float,
+        square_mean: torch.Tensor | None,
     ) -> torch.Tensor:
         inv = torch.rsqrt(psi2 + eps)
-        z = x * inv
-        y = z
-        if weight is not None:
-            y = y * weight
-        if bias is not None:
-            y = y + bias
-        ctx.save_for_backward(z, inv, weight, valid)
+        scale = inv if weight is None else inv * weight
+        y = x * scale if bias is None else torch.addcmul(bias, x, scale)
+        ctx.save_for_backward(x, inv, scale, valid, square_mean)
         ctx.nu = nu
-        ctx.has_bias = bias is not None
+        ctx.needs = (weight is not None, bias is not None)
         ctx.settings = (batch_stats, approximate, alpha_bkw)
         return y
 
     @staticmethod
+    @once_differentiable
     def backward(ctx: Any, grad_y: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
-        z, inv, weight, valid = ctx.saved_tensors
+        x, inv, scale, valid, square_mean = ctx.saved_tensors
         batch_stats, approximate, alpha_bkw = ctx.settings
+        has_weight, has_bias = ctx.needs
         nu: torch.Tensor = ctx.nu
-        g = grad_y * weight if weight is not None else grad_y
-        grad_weight = (grad_y * z).sum(0) if weight is not None else None
-        grad_bias = grad_y.sum(0) if ctx.has_bias else None
-        weights = None if valid is None else valid.to(z.dtype).unsqueeze(1)
-        count = z.shape[0] if valid is None else valid.sum().clamp_min(1)
+        grad_y = grad_y.contiguous()
+        count = x.shape[0] if valid is None else valid.sum().clamp_min(1)
+        coefficient = None
         if approximate:
-            correction = nu * z if weights is None else nu * z * weights
-            grad_x = (g - correction) * inv
-            with torch.no_grad():
-                zw = z if weights is None else z * weights
-                gamma = (zw * z).sum(0) / count
-                lam = (zw * g).sum(0) / count
-                nu.mul_(1 - (1 - alpha_bkw) * gamma).add_((1 - alpha_bkw) * lam)
-        elif batch_stats:
-            mean_gz = (g * z).sum(0) / count
-            zw = z if weights is None else z * weights
-            grad_x = (g - zw * mean_gz) * inv
-        else:
-            grad_x = g * inv
-        return grad_x, grad_weight, grad_bias, None, None, None, None, None, None, None
+            coefficient = nu * inv.square()
+        elif batch_stats:  # padded outputs depend on ψ_B too: the sum runs over all rows
+            coefficient = inv.square() * scale * _product_sums(grad_y, x) / count
+        grad_x, total, valid_total, grad_sum = _backward_kernel(
+            grad_y, x, valid, scale, coefficient
+        )
+        if approximate:
+            if square_mean is None:
+                square_mean = square_sums(x, valid) / count
+            mean_z2 = square_mean * inv.square()
+            mean_zg = scale * valid_total / count
+            nu.mul_(1 - (1 - alpha_bkw) * mean_z2).add_((1 - alpha_bkw) * mean_zg)
+        grad_weight = total * inv if has_weight else None
+        grad_bias = grad_sum if has_bias else None
+        return grad_x, grad_weight, grad_bias, None, None, None, None, None, None, None, None
 
 
 def power_norm(
@@ -129,10 +212,14 @@ def power_norm(
     approximate: bool,
     alpha_bkw: float = 0.9,
     eps: float = 1e-5,
+    square_mean: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Functional PowerNorm on ``(N, C)`` rows (see :class:`PowerNormFunction`)."""
+    """Functional PowerNorm on ``(N, C)`` rows (see :class:`PowerNormFunction`).
+
+    ``square_mean``, mean_B(x²) over the valid rows if the caller has computed it, spares the
+    approximate backward pass one reduction."""
     out: torch.Tensor = PowerNormFunction.apply(  # type: ignore[no-untyped-call]
-        x, weight, bias, valid, psi2, nu, batch_stats, approximate, alpha_bkw, eps
+        x, weight, bias, valid, psi2, nu, batch_stats, approximate, alpha_bkw, eps, square_mean
     )
     return out
 
@@ -210,11 +297,11 @@ class PowerNorm(nn.Module):
                 out = out * self.weight + self.bias
             return out.reshape(x.shape)
         with torch.no_grad():
-            rows = flat if valid is None else flat[valid]
-            has_rows = rows.shape[0] > 0
+            count = flat.shape[0] if valid is None else int(valid.sum())
+            has_rows = count > 0
             self.iters += 1
             warm = has_rows and int(self.iters) <= self.warmup_iters
-            batch_psi2 = rows.pow(2).mean(0) if has_rows else self.running_psi2
+            batch_psi2 = square_sums(flat, valid) / max(count, 1)
             psi2 = batch_psi2 if warm else self.running_psi2.clone()
             if warm:
                 self.running_psi2.add_((batch_psi2 - self.running_psi2) / int(self.iters))
@@ -231,5 +318,6 @@ class PowerNorm(nn.Module):
             approximate=self.backward_mode == "approx",
             alpha_bkw=self.alpha_bkw,
             eps=self.eps,
+            square_mean=batch_psi2 if has_rows else None,
         )
         return out.reshape(x.shape)

@@ -12,14 +12,17 @@ row by row, p ← p − ŵ·⟨ŵ, p⟩ with ŵ = w/(‖w‖ + ε), and the weig
 ``wd_ratio``. The first view that passes wins; if none does, p is left alone.
 
 Vectorisation: the per-row inner products and norms are computed once (three reductions per
-weight, instead of up to four normalisations and two reductions per view); the layer-view
-cosine is assembled from the row sums; every weight's test is evaluated in one batched
-computation with a single device-to-host transfer per step. The projection itself repeats the
-reference's operations in the reference's order, so a projected update is bit-identical to
-``adamp`` 0.3.0's. The cosines are not computed with the same rounding as
-``F.cosine_similarity``, so a weight whose cosine lies within rounding error of the threshold
-could be classified differently (never observed in our parity tests). AdamP's default (fused)
-mode uses :func:`project_fused`, the same projection in fewer memory passes.
+weight, on views, without copies, instead of up to four normalisations and two reductions per
+view); everything after them runs once for the rows of all weights concatenated (segment sums
+give the layer view), so the test of every weight costs a fixed number of further operations
+and a single device-to-host transfer per step. :func:`project` repeats the reference's
+operations in the reference's order, so a projected update is bit-identical to ``adamp``
+0.3.0's. The cosines are not computed with the same rounding as ``F.cosine_similarity``, so a
+weight whose cosine lies within rounding error of the threshold could be classified
+differently (never observed in our parity tests). The optimizers' default (fused) mode uses
+:func:`radial_coefficients` instead: Π(p) = p − w·⟨w, p⟩/(‖w‖ + ε)², which lets the projection
+and the weight decay be folded into one per-row scaling of w (the projection of Heo et al.
+2021, arXiv:2006.08217, Algorithms 1 and 2, rearranged).
 """
 
 from __future__ import annotations
@@ -29,19 +32,39 @@ from collections.abc import Sequence
 
 import torch
 
-__all__ = ["project", "project_fused", "project_scale_invariant", "scale_invariant_views"]
+__all__ = [
+    "project",
+    "project_scale_invariant",
+    "radial_coefficients",
+    "scale_invariant_views",
+]
+
+
+def _segments(rows: list[int], device: torch.device) -> torch.Tensor:
+    """The index of the weight that each row of the concatenated rows belongs to."""
+    return torch.repeat_interleave(
+        torch.arange(len(rows), device=device), torch.tensor(rows, device=device)
+    )
+
+
+def _rows(t: torch.Tensor) -> torch.Tensor:
+    """``t`` viewed as ``(output channels, −1)``."""
+    return t.reshape(t.shape[0], -1)
 
 
 def _row_statistics(
     weights: list[torch.Tensor], grads: list[torch.Tensor]
 ) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Per weight: the channel norms of w; concatenated over weights: ⟨∇, w⟩, ‖∇‖, ‖w‖ rows."""
-    dots, grad_norms, weight_norms = [], [], []
+    """Per weight: the channel norms of w; concatenated over weights: ⟨∇, w⟩, ‖∇‖, ‖w‖ rows.
+
+    Three reductions per weight, on views, one weight after the other (so that its w and ∇
+    are still in cache for the second and third)."""
+    weight_norms, dots, grad_norms = [], [], []
     for w, g in zip(weights, grads, strict=True):
-        w2, g2 = w.reshape(w.shape[0], -1), g.reshape(g.shape[0], -1)
+        w2, g2 = _rows(w), _rows(g)
+        weight_norms.append(torch.linalg.vector_norm(w2, dim=1))
         dots.append(torch.linalg.vecdot(g2, w2))
-        grad_norms.append(g2.norm(dim=1))
-        weight_norms.append(w2.norm(dim=1))
+        grad_norms.append(torch.linalg.vector_norm(g2, dim=1))
     return weight_norms, torch.cat(dots), torch.cat(grad_norms), torch.cat(weight_norms)
 
 
@@ -54,10 +77,7 @@ def _decisions(
     """For each weight: 0 (not scale-invariant), 1 (channel view) or 2 (layer view)."""
     device = weights[0].device
     weight_norms, dot, grad_norm, weight_norm = _row_statistics(weights, grads)
-    rows = [w.shape[0] for w in weights]
-    segment = torch.repeat_interleave(
-        torch.arange(len(weights), device=device), torch.tensor(rows, device=device)
-    )
+    segment = _segments([w.shape[0] for w in weights], device)
     cosine = dot.abs() / (grad_norm.clamp_min(eps) * weight_norm.clamp_min(eps))
     stats = torch.zeros(4, len(weights), dtype=dot.dtype, device=device)
     stats[0].scatter_reduce_(0, segment, cosine, "amax", include_self=False)
@@ -86,11 +106,12 @@ def _remove_radial(update: torch.Tensor, unit: torch.Tensor, rows: int) -> None:
 
 def scale_invariant_views(
     weights: list[torch.Tensor], grads: list[torch.Tensor], delta: float, eps: float
-) -> tuple[list[int], list[torch.Tensor | None]]:
-    """For each weight: the view in which it is scale-invariant (0 none, 1 channel, 2 layer)
-    and its channel norms (``None`` for weights with one dimension, never projected)."""
+) -> tuple[list[int], dict[int, torch.Tensor]]:
+    """For each weight: the view in which it is scale-invariant (0 none, 1 channel, 2 layer);
+    and, by index, the channel norms of the weights with more than one dimension (weights with
+    one dimension are never projected)."""
     views = [0] * len(weights)
-    norms: list[torch.Tensor | None] = [None] * len(weights)
+    norms: dict[int, torch.Tensor] = {}
     matrices = [i for i, w in enumerate(weights) if w.ndim > 1]
     if matrices:
         chosen, weight_norms = _decisions(
@@ -115,17 +136,33 @@ def project(
         _remove_radial(update, unit, 1)
 
 
-def project_fused(
-    update: torch.Tensor, weight: torch.Tensor, view: int, norms: torch.Tensor, eps: float
-) -> None:
-    """The same projection in fewer passes over memory, equal up to rounding:
-    p ← p − w·⟨w, p⟩/(‖w‖ + ε)² row by row (one inner product and one ``addcmul``)."""
-    rows = weight.shape[0] if view == 1 else 1
-    w2, p2 = weight.reshape(rows, -1), update.view(rows, -1)
-    if view != 1:
-        norms = w2.norm(dim=1)
-    coefficient = torch.linalg.vecdot(w2, p2) / (norms + eps).square()
-    p2.addcmul_(w2, coefficient.unsqueeze(1), value=-1)
+def radial_coefficients(
+    weights: list[torch.Tensor],
+    updates: Sequence[torch.Tensor],
+    views: list[int],
+    norms: list[torch.Tensor],
+    eps: float,
+) -> list[torch.Tensor]:
+    """The fused form of :func:`project` for many weights at once: per weight a coefficient c,
+    shaped to broadcast over its rows, with Π(p) = p − w·c, that is
+    c = ⟨w, p⟩/(‖w‖ + ε)² per row (``view`` 1) or over the whole weight (``view`` 2).
+
+    Equal to :func:`project` up to rounding. One inner product per weight; everything else
+    is a fixed number of operations on the rows of all weights concatenated."""
+    rows = [w.shape[0] for w in weights]
+    segment = _segments(rows, weights[0].device)
+    dots = [torch.linalg.vecdot(_rows(w), _rows(p)) for w, p in zip(weights, updates, strict=True)]
+    dot, norm = torch.cat(dots), torch.cat(norms)
+    layer = torch.tensor(views, device=dot.device)[segment] == 2
+    totals = torch.zeros(2, len(weights), dtype=dot.dtype, device=dot.device)
+    totals.index_add_(1, segment, torch.stack([dot, norm.square()]))
+    dot = torch.where(layer, totals[0][segment], dot)
+    norm = torch.where(layer, totals[1].sqrt()[segment], norm)
+    coefficients = dot / (norm + eps).square()
+    return [
+        c.view([-1] + [1] * (w.ndim - 1))
+        for c, w in zip(torch.split(coefficients, rows), weights, strict=True)
+    ]
 
 
 def project_scale_invariant(
@@ -141,8 +178,7 @@ def project_scale_invariant(
     views, norms = scale_invariant_views(weights, grads, delta, eps)
     ratios = [1.0] * len(weights)
     for i, view in enumerate(views):
-        row_norms = norms[i]
-        if view and row_norms is not None:
-            project(updates[i], weights[i], view, row_norms, eps)
+        if view:
+            project(updates[i], weights[i], view, norms[i], eps)
             ratios[i] = wd_ratio
     return ratios

@@ -9,11 +9,19 @@ For each parameter w with gradient ∇ (momentum μ, dampening τ, learning rate
     w ← w − η·d
 
 Without Nesterov d *is* the buffer, so the projection also removes the radial part of the
-momentum buffer itself, as in the reference. State (``step``, ``momentum``) and arithmetic
-follow the reference package ``adamp`` 0.3.0 (``adamp.SGDP``) operation for operation, so
-the parameters are bit-identical to its on CPU; elementwise work runs with ``torch._foreach_*``
-over all parameters at once and the scale-invariance tests are batched (one host transfer per
-step).
+momentum buffer itself, as in the reference. State (``step``, ``momentum``) follows the
+reference package ``adamp`` 0.3.0 (``adamp.SGDP``). Elementwise work runs with
+``torch._foreach_*`` over all parameters at once and the scale-invariance tests are batched
+(one host transfer per step). Two arithmetic orders, as in :mod:`flow_norms.optim.adamp`:
+
+* ``reference_order=True`` follows ``adamp.SGDP`` operation for operation, so the parameters
+  are bit-identical to its on CPU (checked by the tests);
+* the default projects all scale-invariant directions at once as d − w·⟨w, d⟩/(‖w‖ + ε)²
+  (:func:`~flow_norms.optim._projection.radial_coefficients`, one ``addcmul`` per weight
+  instead of materialising ŵ), which differs from the reference by rounding only.
+
+Reference: Heo et al., "AdamP: Slowing Down the Slowdown for Momentum Optimizers on
+Scale-invariant Weights", ICLR 2021, arXiv:2006.08217.
 """
 
 from __future__ import annotations
@@ -25,7 +33,11 @@ from typing import Any
 import torch
 
 from flow_norms.optim._common import Tensors, check_range, gradients, partition_by_step
-from flow_norms.optim._projection import project_scale_invariant
+from flow_norms.optim._projection import (
+    project_scale_invariant,
+    radial_coefficients,
+    scale_invariant_views,
+)
 
 __all__ = ["SGDP"]
 
@@ -43,6 +55,7 @@ class SGDP(torch.optim.Optimizer):
         eps: ε of the cosine and the projection (1e-8).
         delta: δ of the scale-invariance test (0.1).
         wd_ratio: factor on λ for scale-invariant weights (0.1).
+        reference_order: reproduce ``adamp`` 0.3.0 bit for bit (see the module).
     """
 
     def __init__(
@@ -56,6 +69,7 @@ class SGDP(torch.optim.Optimizer):
         eps: float = 1e-8,
         delta: float = 0.1,
         wd_ratio: float = 0.1,
+        reference_order: bool = False,
     ) -> None:
         check_range("lr", lr, 0.0, math.inf, True)
         check_range("momentum", momentum, 0.0, 1.0, True)
@@ -73,8 +87,14 @@ class SGDP(torch.optim.Optimizer):
             "eps": eps,
             "delta": delta,
             "wd_ratio": wd_ratio,
+            "reference_order": reference_order,
         }
         super().__init__(params, defaults)
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        for group in self.param_groups:
+            group.setdefault("reference_order", False)
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -103,11 +123,34 @@ class SGDP(torch.optim.Optimizer):
             torch._foreach_add_(directions, grads)
         else:
             directions = buffers
-        ratios = project_scale_invariant(
-            params, grads, directions, group["delta"], group["wd_ratio"], group["eps"]
-        )
+        if group["reference_order"]:
+            ratios = project_scale_invariant(
+                params, grads, directions, group["delta"], group["wd_ratio"], group["eps"]
+            )
+        else:
+            ratios = self._project_fused(group, params, grads, directions)
         if weight_decay > 0:
             torch._foreach_mul_(
                 params, [1 - lr * weight_decay * r / (1 - momentum) for r in ratios]
             )
         torch._foreach_add_(params, directions, alpha=-lr)
+
+    @staticmethod
+    def _project_fused(
+        group: dict[str, Any],
+        params: list[torch.Tensor],
+        grads: list[torch.Tensor],
+        directions: Tensors,
+    ) -> list[float]:
+        """d ← d − w·c for the scale-invariant weights (all at once); their weight-decay ratio."""
+        eps = group["eps"]
+        views, norms = scale_invariant_views(params, grads, group["delta"], eps)
+        projected = [i for i, view in enumerate(views) if view]
+        if projected:
+            weights = [params[i] for i in projected]
+            chosen = [directions[i] for i in projected]
+            coefficients = radial_coefficients(
+                weights, chosen, [views[i] for i in projected], [norms[i] for i in projected], eps
+            )
+            torch._foreach_addcmul_(chosen, weights, coefficients, value=-1)
+        return [group["wd_ratio"] if view else 1.0 for view in views]
