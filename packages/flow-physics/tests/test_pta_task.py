@@ -114,3 +114,25 @@ def test_bad_inputs_name_what_is_wrong(tmp_path):
         run_task("physics.pta", tmp_path / "c", {"models": "smbhb"})
     with pytest.raises(ConfigError, match="reference='hd-smbhb'"):
         run_task("physics.pta", tmp_path / "d", {"models": "hd-powerlaw"})
+
+
+def test_disagreeing_evidence_estimators_mark_a_model_unconverged():
+    from flow_physics.pta.evidence import EvidenceEstimate
+    from flow_physics.pta.models import parse_models
+    from flow_physics.pta.variational import PosteriorDraws
+    from flow_physics.tasks.pta import _Fitted, _metrics
+
+    def fitted(name: str, lhm_ln_z: float) -> _Fitted:
+        draws = PosteriorDraws(
+            EvidenceEstimate(10.0, 0.1, 500.0, 4096),
+            EvidenceEstimate(lhm_ln_z, 0.1, 500.0, 4096),
+            torch.zeros(4, 2, dtype=torch.float64),
+        )
+        return _Fitted(parse_models(name)[0], ["gw_log10_A", "gw_gamma"], draws, 1.0, 1.0)
+
+    # 0.3 apart is within 3 combined errors (3 * 0.141); 5 apart is not.
+    metrics = _metrics(
+        [fitted("hd-powerlaw", 9.7), fitted("curn-powerlaw", 5.0)], "hd-powerlaw", None
+    )
+    assert metrics["estimators_agree/hd-powerlaw"] == 1.0
+    assert metrics["estimators_agree/curn-powerlaw"] == 0.0

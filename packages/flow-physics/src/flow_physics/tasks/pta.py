@@ -42,6 +42,9 @@ if TYPE_CHECKING:
 __all__ = ["PTAConfig", "PTATask"]
 
 DEFAULT_MODELS = "curn-powerlaw,hd-powerlaw,hd-smbhb,hd-igw,hd-sigw-delta,hd-smbhb+igw"
+AGREEMENT_SIGMAS = 3.0
+"""The two evidence estimators of a model agree when they differ by at most this many combined
+standard errors; where they do not, the flow has not converged on that posterior."""
 
 
 def _synthetic(config: PTAConfig) -> bool:
@@ -191,6 +194,10 @@ def _metrics(
     for item in fitted:
         name, draws = item.spec.name, item.draws
         ln_b, ln_b_err = ln_bayes_factor(draws.importance, ref)
+        gap = abs(draws.importance.ln_z - draws.harmonic.ln_z)
+        allowed = AGREEMENT_SIGMAS * float(
+            np.hypot(draws.importance.ln_z_err, draws.harmonic.ln_z_err)
+        )
         metrics |= {
             f"ln_z/{name}": draws.importance.ln_z,
             f"ln_z_err/{name}": draws.importance.ln_z_err,
@@ -199,6 +206,7 @@ def _metrics(
             f"ln_z_lhm_err/{name}": draws.harmonic.ln_z_err,
             f"ln_bf/{name}": ln_b,
             f"ln_bf_err/{name}": ln_b_err,
+            f"estimators_agree/{name}": float(gap <= allowed),
             f"rank/{name}": float(order.index(item) + 1),
             f"train_seconds/{name}": item.train_seconds,
             f"evidence_seconds/{name}": item.evidence_seconds,
@@ -248,11 +256,25 @@ def _report(
                 f"ln B vs {config.reference}": (
                     f"{metrics[f'ln_bf/{name}']:.2f} ± {metrics[f'ln_bf_err/{name}']:.2f}"
                 ),
+                "IS ≈ LHM": (
+                    "yes"
+                    if metrics[f"estimators_agree/{name}"]
+                    else f"no (Δ {metrics[f'ln_z/{name}'] - metrics[f'ln_z_lhm/{name}']:+.1f})"
+                ),
                 "train s": round(item.train_seconds, 1),
                 "evidence s": round(item.evidence_seconds, 1),
             }
         )
     ctx.report.add_table("Bayes factors (flow route)", rows)
+    unconverged = [f.spec.name for f in fitted if not metrics[f"estimators_agree/{f.spec.name}"]]
+    if unconverged:
+        ctx.report.add_text(
+            f"**Not converged:** for {', '.join(unconverged)} the importance-sampling and "
+            f"learned-harmonic-mean evidences differ by more than {AGREEMENT_SIGMAS:g} combined "
+            "standard errors, so the flow is not yet close to that posterior and its ln Z and "
+            "Bayes factor are not to be trusted. Train longer (a new run with "
+            "`--set train.steps=...`) or raise `is_samples`."
+        )
     _figures(ctx, fitted, freqs, truth)
 
 
