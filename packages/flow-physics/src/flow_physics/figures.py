@@ -84,12 +84,21 @@ def strain_spectrum(
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    uppers = []
     for label, hc in bands.items():
         low, mid, high = np.percentile(hc, [5, 50, 95], axis=0)
         (line,) = ax.loglog(freqs, mid, label=label)
         ax.fill_between(freqs, low, high, alpha=0.2, color=line.get_color())
+        uppers.append(high)
     if truth is not None:
         ax.loglog(freqs, truth, "k--", label="injected")
+    # A model the data rule out has a band reaching down to its prior's floor (tens of
+    # decades); show four decades below the highest upper edge, where the signal lives.
+    top = float(
+        np.max([np.max(u) for u in uppers] + ([np.max(truth)] if truth is not None else []))
+    )
+    if np.isfinite(top) and top > 0:
+        ax.set_ylim(top * 1e-4, top * 3.0)
     ax.set_xlabel("frequency f (Hz)")
     ax.set_ylabel("characteristic strain h_c(f)")
     ax.legend(fontsize=8)
