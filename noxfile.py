@@ -12,6 +12,7 @@ packages' version ranges never pull a different (possibly multi-GB CUDA) build.
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -33,6 +34,16 @@ TORCH = os.environ.get("FLOW_TORCH_SPEC", "torch==2.13.0")
 STRICT = {"FLOW_STRICT_PLUGINS": "1", "MPLBACKEND": "Agg", "OMP_NUM_THREADS": "1"}
 # Core test modules whose outcome depends on which plugins are installed.
 CORE_VS_PLUGINS = ("test_cli.py", "test_plugins.py", "test_routing.py", "test_first_party.py")
+# CI sets this: each environment holds its own torch (1.5 to 3.5 GB), about 20 GB in all, so
+# a session's environment is deleted once its checks have passed, to keep the disk's peak low.
+PRUNE = os.environ.get("FLOW_CI_PRUNE_VENVS") == "1"
+
+
+def _prune(session: nox.Session) -> None:
+    """Delete the session's environment after its checks passed, where CI asks for it."""
+    location = getattr(session.virtualenv, "location", None)
+    if PRUNE and location:
+        shutil.rmtree(location, ignore_errors=True)
 
 
 def _install(session: nox.Session, *packages: str, loggers: bool = False) -> None:
@@ -53,6 +64,7 @@ def tests(session: nox.Session, package: str) -> None:
     """One package's tests, in an environment with only flow-core and that package."""
     _install(session, package, loggers=package == "core")
     session.run("pytest", f"packages/flow-{package}/tests", *session.posargs, env=STRICT)
+    _prune(session)
 
 
 @nox.session(tags=PACKAGES)
@@ -63,6 +75,7 @@ def integration(session: nox.Session) -> None:
     _install(session, *PACKAGES, loggers=True)
     core = [f"packages/flow-core/tests/{name}" for name in CORE_VS_PLUGINS]
     session.run("pytest", "tests", *core, *session.posargs, env=STRICT)
+    _prune(session)
 
 
 @nox.session(tags=PACKAGES)
@@ -79,6 +92,7 @@ def typecheck(session: nox.Session) -> None:
     _install(session, *PACKAGES)
     session.install("mypy==2.4.1")
     session.run("mypy", *[f"packages/flow-{p}/src" for p in PACKAGES])
+    _prune(session)
 
 
 @nox.session(tags=PACKAGES)
@@ -101,6 +115,7 @@ def template(session: nox.Session) -> None:
     session.run(
         "flow", "run", "demo.example", "--out", str(out / "run"), "--no-progress", env=STRICT
     )
+    _prune(session)
 
 
 @nox.session(default=False)
