@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from flow_core.errors import ConfigError
+from flow_physics.pta.models import parse_models
 from flow_physics.pta.sources import (
     A_S,
     F_CMB,
@@ -11,6 +12,7 @@ from flow_physics.pta.sources import (
     IGW,
     OMEGA_R_H2,
     SIGW_DELTA,
+    SOURCE_NAMES,
     igw_omega_h2,
     prior_box,
     sigw_delta_kernel,
@@ -74,6 +76,25 @@ def test_smbhb_plus_x_is_the_sum():
         "x_log10_r": (-40.0, 0.0),
         "x_n_t": (0.0, 6.0),
     }
+
+
+def test_new_source_names_parse_alone_and_with_smbhb():
+    specs = parse_models(
+        "hd-smbhb+pt-sound, curn-sigw-gauss, hd-dw, hd-smbhb+pt-bubble, hd-pt-sound"
+    )
+    names = [(spec.correlation, spec.source.name) for spec in specs]
+    assert names == [
+        ("hd", "smbhb+pt-sound"),
+        ("curn", "sigw-gauss"),
+        ("hd", "dw"),
+        ("hd", "smbhb+pt-bubble"),
+        ("hd", "pt-sound"),
+    ]
+    sound = specs[0].source
+    assert sound.parameter_names[:2] == ("log10_A", "x_log10_alpha")
+    assert list(prior_box(sound)) == list(sound.parameter_names)
+    for name in SOURCE_NAMES:
+        assert list(prior_box(source_model(name))) == list(source_model(name).parameter_names)
 
 
 def test_unknown_source_lists_the_accepted_names():

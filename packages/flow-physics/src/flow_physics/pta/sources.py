@@ -21,6 +21,16 @@ residual PSD with :func:`~flow_physics.pta.spectra.omega_h2_to_psd`.
           [pi^2 (3x^2 - 2)^2 Theta(2 - sqrt(3) x) + ((3x^2 - 2) ln|1 - 4 / (3x^2)| + 4)^2].
 
   Parameters ``log10_A ~ U(-3, 1)``, ``log10_f_peak ~ U(-11, -5)`` (Hz).
+* Scalar-induced GWs from a log-normal peak of width ``w`` (``sigw-gauss``), the same with
+  the kernel ``K(x, w)`` of :mod:`~flow_physics.pta.sigw_gauss` (tabulated once, no closed
+  form), which tends to the delta-peak ``K`` as ``w -> 0``. Parameters ``log10_A ~ U(-3, 1)``,
+  ``log10_f_peak ~ U(-11, -5)``, ``width ~ U(0.1, 3)``.
+* First-order phase transitions, ``pt-bubble`` and ``pt-sound``
+  (:mod:`~flow_physics.pta.phase_transition`), and annihilating domain walls, ``dw``
+  (:mod:`~flow_physics.pta.domain_walls`).
+* Cosmic strings are not implemented: their spectrum has no closed form (NG15-NP used
+  tabulated BOS loop spectra), and a radiation-era plateau formula does not hold in the PTA
+  band for the tensions PTAs probe.
 * ``smbhb+X``: the SMBHB power law (``gamma = 13/3``) plus source ``X``, parameters side by
   side (``log10_A`` first).
 
@@ -35,6 +45,9 @@ import torch
 from torch import Tensor
 
 from flow_core.errors import ConfigError
+from flow_physics.pta.domain_walls import DOMAIN_WALLS
+from flow_physics.pta.phase_transition import PT_BUBBLE, PT_SOUND
+from flow_physics.pta.sigw_gauss import sigw_gauss_kernel
 from flow_physics.pta.spectra import (
     POWERLAW,
     SMBHB,
@@ -45,11 +58,13 @@ from flow_physics.pta.spectra import (
 __all__ = [
     "IGW",
     "SIGW_DELTA",
+    "SIGW_GAUSS",
     "SOURCE_NAMES",
     "igw_omega_h2",
     "prior_box",
     "sigw_delta_kernel",
     "sigw_delta_omega_h2",
+    "sigw_gauss_omega_h2",
     "smbhb_plus",
     "source_model",
 ]
@@ -93,6 +108,14 @@ def sigw_delta_omega_h2(f: Tensor, log10_a: Tensor, log10_f_peak: Tensor) -> Ten
     return OMEGA_R_H2 * G_FACTOR * amplitude2 * sigw_delta_kernel(x)
 
 
+def sigw_gauss_omega_h2(f: Tensor, log10_a: Tensor, log10_f_peak: Tensor, width: Tensor) -> Tensor:
+    """``h^2 Omega_gw`` of SIGWs from a log-normal peak of width ``width``, shape
+    ``(n_sets, n_freq)``."""
+    x = f / 10.0 ** log10_f_peak.reshape(-1, 1)
+    amplitude2 = 10.0 ** (2.0 * log10_a.reshape(-1, 1))
+    return OMEGA_R_H2 * G_FACTOR * amplitude2 * sigw_gauss_kernel(x, width.reshape(-1, 1))
+
+
 def _igw(f: Tensor, params: Tensor) -> Tensor:
     return omega_h2_to_psd(f, igw_omega_h2(f, params[:, 0], params[:, 1]))
 
@@ -101,20 +124,51 @@ def _sigw_delta(f: Tensor, params: Tensor) -> Tensor:
     return omega_h2_to_psd(f, sigw_delta_omega_h2(f, params[:, 0], params[:, 1]))
 
 
+def _sigw_gauss(f: Tensor, params: Tensor) -> Tensor:
+    return omega_h2_to_psd(f, sigw_gauss_omega_h2(f, params[:, 0], params[:, 1], params[:, 2]))
+
+
 IGW = SpectralModel("igw", ("log10_r", "n_t"), _igw)
 """Inflationary GWs with a blue tilt (reheating above the PTA band)."""
 
 SIGW_DELTA = SpectralModel("sigw-delta", ("log10_A", "log10_f_peak"), _sigw_delta)
 """Scalar-induced GWs from a delta peak."""
 
+SIGW_GAUSS = SpectralModel("sigw-gauss", ("log10_A", "log10_f_peak", "width"), _sigw_gauss)
+"""Scalar-induced GWs from a log-normal peak."""
+
+_PT_BOX = {"log10_alpha": (-2.0, 1.0), "log10_T_star": (-4.0, 4.0), "log10_HR": (-3.0, 0.0)}
+
 _PRIORS: dict[str, dict[str, tuple[float, float]]] = {
     "powerlaw": {"log10_A": (-18.0, -11.0), "gamma": (0.0, 7.0)},
     "smbhb": {"log10_A": (-18.0, -11.0)},
     "igw": {"log10_r": (-40.0, 0.0), "n_t": (0.0, 6.0)},
     "sigw-delta": {"log10_A": (-3.0, 1.0), "log10_f_peak": (-11.0, -5.0)},
+    "sigw-gauss": {"log10_A": (-3.0, 1.0), "log10_f_peak": (-11.0, -5.0), "width": (0.1, 3.0)},
+    "pt-bubble": _PT_BOX | {"a": (1.0, 3.0), "b": (1.0, 3.0), "c": (1.0, 3.0)},
+    "pt-sound": _PT_BOX | {"a": (3.0, 5.0), "b": (2.0, 4.0), "c": (3.0, 5.0)},
+    "dw": {
+        "log10_alpha_star": (-2.0, 1.0),
+        "log10_T_star": (-4.0, 4.0),
+        "b": (0.5, 1.0),
+        "c": (0.3, 3.0),
+    },
 }
 
-_SOURCES = {model.name: model for model in (POWERLAW, SMBHB, IGW, SIGW_DELTA)}
+_SOURCES = {
+    model.name: model
+    for model in (
+        POWERLAW,
+        SMBHB,
+        IGW,
+        SIGW_DELTA,
+        SIGW_GAUSS,
+        PT_BUBBLE,
+        PT_SOUND,
+        DOMAIN_WALLS,
+    )
+}
+_COSMOLOGICAL = ("igw", "sigw-delta", "sigw-gauss", "pt-bubble", "pt-sound", "dw")
 
 
 def smbhb_plus(other: SpectralModel) -> SpectralModel:
@@ -129,7 +183,7 @@ def smbhb_plus(other: SpectralModel) -> SpectralModel:
     return SpectralModel(f"smbhb+{other.name}", names, psd)
 
 
-SOURCE_NAMES = (*_SOURCES, *(f"smbhb+{name}" for name in ("igw", "sigw-delta")))
+SOURCE_NAMES = (*_SOURCES, *(f"smbhb+{name}" for name in _COSMOLOGICAL))
 """Every source accepted by :func:`source_model`."""
 
 
@@ -138,7 +192,7 @@ def source_model(name: str) -> SpectralModel:
     the accepted names."""
     if name in _SOURCES:
         return _SOURCES[name]
-    if name.startswith("smbhb+") and name[len("smbhb+") :] in ("igw", "sigw-delta"):
+    if name.startswith("smbhb+") and name[len("smbhb+") :] in _COSMOLOGICAL:
         return smbhb_plus(_SOURCES[name[len("smbhb+") :]])
     raise ConfigError(f"unknown source model {name!r}; accepted: {', '.join(SOURCE_NAMES)}")
 
