@@ -139,10 +139,16 @@ def _dof_table() -> tuple[Tensor, Tensor, Tensor]:
     return (torch.from_numpy(log10_t), torch.from_numpy(g_rho), torch.from_numpy(g_s))
 
 
+@functools.cache
+def _dof_table_on(device: torch.device, dtype: torch.dtype) -> tuple[Tensor, ...]:
+    """The table on ``device`` in ``dtype``, copied once."""
+    return tuple(t.to(device, dtype) for t in _dof_table())
+
+
 def dof(log10_t: Tensor) -> tuple[Tensor, Tensor]:
     """``(g_rho, g_s)`` at ``T = 10^log10_t`` GeV (held at the edge values outside
     ``1e-6 .. 1e6`` GeV), linear in ``log10 T`` between grid points, same shape as input."""
-    grid, g_rho, g_s = (t.to(log10_t) for t in _dof_table())
+    grid, g_rho, g_s = _dof_table_on(log10_t.device, log10_t.dtype)
     value = log10_t.clamp(float(grid[0]), float(grid[-1]))
     step = float(grid[1] - grid[0])
     index = ((value.detach() - float(grid[0])) / step).floor().long().clamp(0, len(grid) - 2)

@@ -125,6 +125,12 @@ def sigw_gauss_kernel_table() -> tuple[Tensor, Tensor, Tensor]:
     )
 
 
+@functools.cache
+def _table_on(device: torch.device) -> tuple[Tensor, ...]:
+    """The table on ``device``, copied once (not on every likelihood call)."""
+    return tuple(t.to(device) for t in sigw_gauss_kernel_table())
+
+
 def _bracket(grid: Tensor, value: Tensor) -> tuple[Tensor, Tensor]:
     """Lower grid index and fractional position of ``value`` (clamped into the grid)."""
     value = value.clamp(float(grid[0]), float(grid[-1]))
@@ -144,7 +150,7 @@ def sigw_gauss_kernel(x: Tensor, width: Tensor) -> Tensor:
     Returns:
         ``K``, dimensionless, of the broadcast shape; differentiable in ``x`` and ``w``.
     """
-    ln_x_grid, width_grid, table = (t.to(x.device) for t in sigw_gauss_kernel_table())
+    ln_x_grid, width_grid, table = _table_on(x.device)
     width = width.to(x)
     ln_x = torch.log(x) + torch.zeros_like(width)  # broadcast both to one shape
     width = width + torch.zeros_like(ln_x)
