@@ -1,12 +1,13 @@
 """Scalar-induced GWs from a log-normal (Gaussian in ``ln k``) peak of the curvature spectrum.
 
-The curvature power spectrum is ``P(k) = A^2 / (sqrt(2 pi) w) exp(-ln^2(k / k_*) / (2 w^2))``
-(width ``w``, integral ``A^2`` over ``ln k``), so that ``w -> 0`` gives the delta peak
-``A^2 delta(ln(k / k_*))`` of :func:`~flow_physics.pta.sources.sigw_delta_kernel`. The
-radiation-era induced spectrum (Kohri & Terada 2018, arXiv 1804.08577; Espinosa, Racco &
-Riotto 2018, arXiv 1804.07732), with ``x = f / f_*``, is::
+The curvature power spectrum is ``P(k) = A / (sqrt(2 pi) w) exp(-ln^2(k / k_*) / (2 w^2))``
+(width ``w``, integral ``A`` over ``ln k``; Pi & Sasaki 2020, arXiv 2005.12306), so that
+``w -> 0`` gives the delta peak ``A delta(ln(k / k_*))`` of
+:func:`~flow_physics.pta.sources.sigw_delta_kernel`. The radiation-era induced spectrum
+(Kohri & Terada 2018, arXiv 1804.08577; Espinosa, Racco & Riotto 2018, arXiv 1804.07732),
+with ``x = f / f_*``, is::
 
-    K(x, w) = 1/12 int du dv F(u, v) P(x u k_*) P(x v k_*) / A^4,   |u - v| <= 1 <= u + v,
+    K(x, w) = 1/12 int du dv F(u, v) P(x u k_*) P(x v k_*) / A^2,   |u - v| <= 1 <= u + v,
     F = [(1 - d^2)(s^2 - 1) / (s^2 - d^2)]^2 [3 m / (4 u^3 v^3)]^2
         {[-4uv + m ln|(3 - s^2) / (3 - d^2)|]^2 + pi^2 m^2 Theta(s - sqrt 3)},
 
