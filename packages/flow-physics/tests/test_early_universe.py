@@ -30,6 +30,13 @@ def test_dof_limits_are_the_standard_model_counts():
     torch.testing.assert_close(g_s, _t(G_S_EQ, 10.75, 106.75), rtol=2e-3, atol=0.0)
 
 
+def test_dof_across_the_qcd_crossover_follows_the_lattice_table():
+    # Saikawa & Shirai 2018 (arXiv 1803.01038), (g_rho, g_s) at 0.1, 0.2, 0.5 GeV
+    g_rho, g_s = dof(torch.log10(_t(0.1, 0.2, 0.5)))
+    torch.testing.assert_close(g_rho, _t(17.8, 41.1, 61.5), rtol=0.11, atol=0.0)
+    torch.testing.assert_close(g_s, _t(17.4, 38.1, 59.9), rtol=0.11, atol=0.0)
+
+
 def test_dilution_is_the_textbook_prefactor_at_g_100():
     # h^2 Omega_0 = 1.64e-5 (100 / g)^(1/3) Omega_* (e.g. Caprini et al. 2016, arXiv 1512.06239)
     assert float(dilution_h2(_t(100.0), _t(100.0))) == pytest.approx(1.64e-5, rel=0.01)
