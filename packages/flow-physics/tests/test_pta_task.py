@@ -9,9 +9,10 @@ import pytest
 import torch
 
 import flow_physics.plugin
-from flow_core.errors import ConfigError, UsageError
+from flow_core.errors import ConfigError
 from flow_core.testing import run_task
 from flow_physics.data.ceffyl import CeffylFormatError, CeffylLikelihood, write_ceffyl
+from flow_physics.data.partim import PartimError
 from flow_physics.pta.sources import prior_box, source_model
 from flow_physics.pta.spectra import SMBHB, psd_to_rho2
 
@@ -104,7 +105,7 @@ def test_registered_task_and_flow(flow_registry):
 def test_bad_inputs_name_what_is_wrong(tmp_path):
     (tmp_path / "psr").mkdir()
     (tmp_path / "psr" / "J0000+0000.tim").write_text("FORMAT 1\n")
-    with pytest.raises(UsageError, match="par/tim folders are not read yet"):
+    with pytest.raises(PartimError, match="psr: no .par files"):
         run_task(
             "physics.pta", tmp_path / "a", {"data": str(tmp_path / "psr"), "models": "hd-smbhb"}
         )

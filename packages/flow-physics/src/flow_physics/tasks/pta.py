@@ -10,7 +10,10 @@ standard error and effective sample size) and the learned harmonic mean on the r
 posterior draws. Bayes factors against ``reference`` (errors in quadrature) rank the models.
 
 Data: the seeded synthetic array (default; substitute data with a recorded truth) or, with
-``--set data=DIR``, a ceffyl density directory (the factorised free-spectrum likelihood).
+``--set data=DIR``, a folder of ``.par``/``.tim`` files (real pulsars read with PINT offline by
+:func:`~flow_physics.data.partim.read_partim`; ``pulsars=N`` keeps the N best-timed,
+``pulsar_names=A,B`` names them) or a ceffyl density directory (the factorised free-spectrum
+likelihood).
 """
 
 from __future__ import annotations
@@ -24,10 +27,12 @@ from typing import TYPE_CHECKING, ClassVar
 import numpy as np
 import torch
 
-from flow_core.errors import ConfigError, UsageError
+from flow_core.errors import ConfigError
 from flow_core.options import component, option, setting, used_if
 from flow_core.training import TrainSettings, train, training
-from flow_physics.data.ceffyl import FILES, CeffylDensities, read_ceffyl
+from flow_physics.data.ceffyl import read_ceffyl
+from flow_physics.data.partim import is_partim_folder, read_partim
+from flow_physics.data.pulsar import Pulsar
 from flow_physics.data.synthetic import YEAR, SyntheticConfig, make_array
 from flow_physics.figures import corner, strain_spectrum
 from flow_physics.networks.spline import SplineFlow
@@ -51,7 +56,15 @@ def _synthetic(config: PTAConfig) -> bool:
     return config.data == ""
 
 
+def _timing_array(config: PTAConfig) -> bool:
+    return config.data == "" or is_partim_folder(config.data)
+
+
 SYNTHETIC = used_if("data == ''", _synthetic)
+TIMING_ARRAY = used_if("data == '' or data is a par/tim folder", _timing_array)
+PARTIM = used_if(
+    "data is a par/tim folder", lambda config: config.data != "" and is_partim_folder(config.data)
+)
 
 
 @dataclass(frozen=True)
@@ -62,11 +75,12 @@ class PTAConfig:
     transforms: int = option("flow", "transforms", 3)
     hidden: int = option("flow", "hidden", 64)
     data: str = ""
-    pulsars: int = setting(10, when=SYNTHETIC)
+    pulsars: int = setting(10, when=TIMING_ARRAY)
+    pulsar_names: str = setting("", when=PARTIM)
     years: float = setting(12.0, when=SYNTHETIC)
     cadence_days: float = setting(30.0, when=SYNTHETIC)
     gw_log10_A: float = setting(-14.0, when=SYNTHETIC)
-    n_freq: int = setting(5, when=SYNTHETIC)
+    n_freq: int = setting(5, when=TIMING_ARRAY)
     models: str = DEFAULT_MODELS
     reference: str = "hd-smbhb"
     is_samples: int = 4096
@@ -106,14 +120,13 @@ def _latents(dim: int, batch_size: int) -> Callable[[torch.Generator], dict[str,
     return next_batch
 
 
-def _load_ceffyl(path: str) -> CeffylDensities:
-    root = Path(path)
-    if root.is_dir() and any(root.glob("*.tim")):
-        raise UsageError(
-            f"data={path}: par/tim folders are not read yet; accepted: a ceffyl density "
-            f"directory ({', '.join(FILES)}) or data='' for the synthetic array"
-        )
-    return read_ceffyl(root)
+def _read_pulsars(config: PTAConfig) -> tuple[list[Pulsar], float, list[str]]:
+    """The pulsars of the par/tim folder ``config.data``: those named in ``pulsar_names``,
+    else the ``pulsars`` best-timed (all when there are fewer); their span; notes."""
+    names = [n.strip() for n in config.pulsar_names.split(",") if n.strip()]
+    count = min(config.pulsars, len(list(Path(config.data).glob("*.par"))))
+    array = read_partim(config.data, names or count)
+    return array.pulsars, array.tspan, array.notes
 
 
 class PTATask:
@@ -124,9 +137,14 @@ class PTATask:
     def run(self, config: PTAConfig, ctx: RunContext) -> dict[str, float]:
         specs = parse_models(config.models)
         densities, truth = None, None
-        if config.data:
-            densities = _load_ceffyl(config.data)
-            pulsars, tspan = None, None
+        notes: list[str] = []
+        pulsars: list[Pulsar] | None = None
+        tspan: float | None = None
+        if config.data and is_partim_folder(config.data):
+            pulsars, tspan, notes = _read_pulsars(config)
+            freqs = np.arange(1, config.n_freq + 1) / tspan
+        elif config.data:
+            densities = read_ceffyl(config.data)
             freqs = densities.freqs
         else:
             synthetic = SyntheticConfig(
@@ -175,7 +193,10 @@ class PTATask:
             )
         metrics = _metrics(fitted, config.reference, truth)
         if ctx.is_main:
-            _report(ctx, config, fitted, metrics, np.asarray(freqs, dtype=np.float64), truth)
+            described = _describe(config, ctx.seed, pulsars, tspan, notes)
+            _report(
+                ctx, config, described, fitted, metrics, np.asarray(freqs, dtype=np.float64), truth
+            )
         return metrics
 
     def evaluate(self, config: PTAConfig, ctx: RunContext) -> dict[str, float]:
@@ -220,20 +241,39 @@ def _metrics(
     return metrics
 
 
+def _describe(
+    config: PTAConfig,
+    seed: int,
+    pulsars: list[Pulsar] | None,
+    tspan: float | None,
+    notes: list[str],
+) -> str:
+    """The report's words for the data."""
+    if not config.data:
+        return (
+            f"a synthetic {config.pulsars}-pulsar array over {config.years:g} yr (substitute "
+            f"data, seed {seed}; injected HD power law log10_A={config.gw_log10_A}, gamma=13/3)"
+        )
+    if pulsars is None or tspan is None:
+        return f"ceffyl densities from {config.data}"
+    names = ", ".join(p.name for p in pulsars)
+    extra = "".join(f"; {note}" for note in notes)
+    return (
+        f"{len(pulsars)} pulsars read from the par/tim folder {config.data} ({names}; "
+        f"{sum(len(p.toas) for p in pulsars)} TOAs over {tspan / YEAR:.1f} yr, "
+        f"{config.n_freq} frequencies{extra})"
+    )
+
+
 def _report(
     ctx: RunContext,
     config: PTAConfig,
+    data: str,
     fitted: list[_Fitted],
     metrics: dict[str, float],
     freqs: np.ndarray,
     truth: dict[str, float] | None,
 ) -> None:
-    data = (
-        f"ceffyl densities from {config.data}"
-        if config.data
-        else f"a synthetic {config.pulsars}-pulsar array over {config.years:g} yr (substitute "
-        f"data, seed {ctx.seed}; injected HD power law log10_A={config.gw_log10_A}, gamma=13/3)"
-    )
     ctx.report.add_text(
         f"Model comparison on {data}: one neural-spline flow per model trained by reverse KL "
         f"for {config.train.steps} steps; evidence by importance sampling "
