@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import zipfile
 from pathlib import Path
 
 import nox
@@ -58,12 +59,40 @@ def _install(session: nox.Session, *packages: str, loggers: bool = False) -> Non
     session.install(*[arg for p in targets for arg in ("-e", f"packages/flow-{p}[{extras[p]}]")])
 
 
+def _pulsar_files(session: nox.Session) -> dict[str, str]:
+    """Real pulsar-timing files for flow-physics' par/tim tests, fetched at install time from
+    two wheels (nothing downloads when the tests run): NANOGrav 9-yr par/tim/noise files from
+    enterprise-pulsar 3.5.0 and PINT's clock files from pint-pulsar 0.8.8, the last release
+    that shipped them. Returns the environment the tests read them from."""
+    location = Path(getattr(session.virtualenv, "location", None) or tempfile.mkdtemp())
+    root = location / "pulsar-files"
+    wheels = {
+        "enterprise_pulsar-3.5.0-py2.py3-none-any.whl": "enterprise/datafiles/ng9/",
+        "pint_pulsar-0.8.8-py3-none-any.whl": "pint/data/runtime/",
+    }
+    if not all((root / prefix).is_dir() for prefix in wheels.values()):
+        session.run(
+            "python", "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "-d",
+            str(root), "enterprise-pulsar==3.5.0", "pint-pulsar==0.8.8",
+        )  # fmt: skip
+        for wheel, prefix in wheels.items():
+            with zipfile.ZipFile(root / wheel) as archive:
+                members = [m for m in archive.namelist() if m.startswith(prefix)]
+                archive.extractall(root, members)
+    return {
+        "FLOW_NG9_DIR": str(root / wheels["enterprise_pulsar-3.5.0-py2.py3-none-any.whl"]),
+        "PINT_CLOCK_OVERRIDE": str(root / wheels["pint_pulsar-0.8.8-py3-none-any.whl"]),
+        "FLOW_REQUIRE_REAL_DATA": "1",
+    }
+
+
 @nox.session
 @nox.parametrize("package", [nox.param(p, id=p, tags=[p]) for p in PACKAGES])
 def tests(session: nox.Session, package: str) -> None:
     """One package's tests, in an environment with only flow-core and that package."""
     _install(session, package, loggers=package == "core")
-    session.run("pytest", f"packages/flow-{package}/tests", *session.posargs, env=STRICT)
+    env = STRICT | (_pulsar_files(session) if package == "physics" else {})
+    session.run("pytest", f"packages/flow-{package}/tests", *session.posargs, env=env)
     _prune(session)
 
 
