@@ -161,4 +161,5 @@ def bench(session: nox.Session) -> None:
     requirements = script.with_suffix(".requirements.txt")
     if requirements.exists():
         session.install("-r", str(requirements))
-    session.run("python", str(script), *session.posargs[1:])
+    env = _pulsar_files(session) if package == "physics" else {}
+    session.run("python", str(script), *session.posargs[1:], env=env)

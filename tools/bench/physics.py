@@ -28,7 +28,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 os.environ.setdefault("MPLBACKEND", "Agg")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-SECTIONS = ["physics_bench.sec_pta"]
+SECTIONS = ["physics_bench.sec_pta", "physics_bench.sec_enterprise"]
 
 
 def _parse(argv: list[str]) -> argparse.Namespace:

@@ -280,6 +280,6 @@ def section(args: argparse.Namespace) -> str:
                 else ""
             ),
             "\nNot run here: the ten-model NANOGrav 15-yr comparison of the paper (its data are"
-            " not shipped offline), enterprise's likelihood, real NG9 pulsars.\n",
+            " not shipped offline). Real NG9 pulsars and enterprise's likelihood: next section.\n",
         ]
     )

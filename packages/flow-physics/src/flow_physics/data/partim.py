@@ -24,9 +24,9 @@ astropy cache, and its absolute-phase reference TOA, built with PINT's default B
 whatever the data use, is served the newest BIPM file present (it fixes only a constant phase,
 which the timing model's offset absorbs).
 
-Per pulsar the reader produces a :class:`~flow_physics.data.pulsar.Pulsar`: TOAs (barycentric
-is not needed: site arrival times in s from the array's earliest TOA), the residuals of the
-par file's timing model, the TOA errors with the noise file's white noise folded in, the
+Per pulsar the reader produces a :class:`~flow_physics.data.pulsar.Pulsar`: barycentric TOAs
+in s from a common origin (the day before the array's earliest TOA), the residuals of the par
+file's timing model, the TOA errors with the noise file's white noise folded in, the
 timing-model design matrix (columns scaled to unit norm), and the unit vector to the pulsar.
 The residuals are not refitted: a released par file is already the fit, and the likelihood
 marginalises the linearised timing model analytically, so a further least-squares step (a
@@ -63,7 +63,15 @@ import numpy as np
 from flow_core.errors import ConfigError
 from flow_physics.data.pulsar import Pulsar
 
-__all__ = ["PartimArray", "PartimError", "is_partim_folder", "read_partim"]
+__all__ = [
+    "PartimArray",
+    "PartimError",
+    "PintPulsar",
+    "is_partim_folder",
+    "pint_timing",
+    "read_partim",
+    "to_pulsar",
+]
 
 DAY = 86400.0
 NAME_KEYS = ("PSRJ", "PSR", "PSRB")
@@ -357,9 +365,30 @@ def _offline(runtime: Path) -> Iterator[str]:
                 os.environ["PINT_CLOCK_OVERRIDE"] = previous
 
 
-def _read_one(files: _Files, runtime: Path, bipm: str, json_noise: dict[str, Any]) -> Any:
-    """PINT's model and TOAs of one pulsar, the TOA errors scaled by its white noise, and
-    whether its noise has ECORR."""
+@dataclass(frozen=True)
+class PintPulsar:
+    """One pulsar as PINT holds it, with the white noise of its noise file.
+
+    Attributes:
+        name: the par file's pulsar name.
+        model: PINT's ``TimingModel``.
+        toas: PINT's ``TOAs``.
+        toaerrs: TOA errors in s with the noise file's EFAC and EQUAD folded in.
+        noise: the noise file's per-backend values, as enterprise names them
+            (``<PSR>_<backend>_efac``, ``_log10_t2equad``, ``_log10_tnequad``).
+        has_ecorr: whether the noise file gives ECORR (which is not used).
+    """
+
+    name: str
+    model: Any
+    toas: Any
+    toaerrs: np.ndarray
+    noise: dict[str, float]
+    has_ecorr: bool
+
+
+def _read_one(files: _Files, runtime: Path, bipm: str, json_noise: dict[str, Any]) -> PintPulsar:
+    """PINT's model and TOAs of one pulsar, with its white noise."""
     import pint.models
     import pint.toa
     from pint.solar_system_ephemerides import load_kernel
@@ -391,29 +420,56 @@ def _read_one(files: _Files, runtime: Path, bipm: str, json_noise: dict[str, Any
         noise = _noise_json(json_noise, files.name)
         where = f"{files.tim} (JSON noise dictionary)"
     errors = _scaled_errors(sigma, backends, noise, where)
-    return model, toas, errors, noise.has_ecorr
+    named = (
+        {f"{files.name}_{b}_efac": v for b, v in noise.efac.items()}
+        | {f"{files.name}_{b}_log10_t2equad": math.log10(v) for b, v in noise.t2equad.items()}
+        | {f"{files.name}_{b}_log10_tnequad": math.log10(v) for b, v in noise.tnequad.items()}
+    )
+    return PintPulsar(files.name, model, toas, errors, named, noise.has_ecorr)
 
 
-def _pulsar(files: _Files, model: Any, toas: Any, errors: np.ndarray, origin: float) -> Pulsar:
-    """Our record of one pulsar from PINT's model and TOAs."""
+@contextmanager
+def pint_timing(
+    directory: str | Path,
+    pulsars: int | Sequence[str] | None = None,
+    clock_dir: str | Path | None = None,
+) -> Iterator[list[PintPulsar]]:
+    """The chosen pulsars of a par/tim folder as PINT objects, inside the offline setup
+    (PINT computes lazily, so work with them inside the ``with`` block). Arguments and errors
+    as :func:`read_partim`."""
+    root = Path(directory)
+    if not root.is_dir():
+        raise PartimError(f"{root}: not a directory; expected a folder of .par/.tim files")
+    chosen = _choose(_pair(root), pulsars, root)
+    runtime = _runtime_dir(clock_dir)
+    json_noise = _json_noise(root)
+    with _offline(runtime) as bipm:
+        yield [_read_one(f, runtime, bipm, json_noise) for f in chosen]
+
+
+def to_pulsar(pulsar: PintPulsar, origin_mjd: float) -> Pulsar:
+    """Our record of one pulsar: barycentric TOAs in s from ``origin_mjd``, the residuals of
+    the timing model, the noise-scaled TOA errors, the design matrix with unit-norm columns
+    and the unit vector to the pulsar (ICRS)."""
     from pint.residuals import Residuals
 
+    model, toas = pulsar.model, pulsar.toas
     try:
         residuals = Residuals(toas, model).time_resids.to_value("s")
     except Exception as error:
         raise PartimError(
-            f"{files.par}: PINT cannot compute residuals ({type(error).__name__}: {error})"
+            f"pulsar {pulsar.name}: PINT cannot compute residuals ({type(error).__name__}: {error})"
         ) from error
     design, _, _ = model.designmatrix(toas)
     norms = np.linalg.norm(design, axis=0)
     design = design[:, norms > 0] / norms[norms > 0]
     position = np.asarray(model.ssb_to_psb_xyz_ICRS(), dtype=np.float64)
-    mjd = toas.get_mjds().value.astype(np.float64)
+    mjd = np.asarray(model.get_barycentric_toas(toas).value, dtype=np.float64)
     order = np.argsort(mjd)
     return Pulsar(
-        name=files.name,
-        toas=(mjd[order] - origin) * DAY,
-        toaerrs=np.asarray(errors, dtype=np.float64)[order],
+        name=pulsar.name,
+        toas=(mjd[order] - origin_mjd) * DAY,
+        toaerrs=np.asarray(pulsar.toaerrs, dtype=np.float64)[order],
         residuals=np.asarray(residuals, dtype=np.float64)[order],
         position=position / np.linalg.norm(position),
         design_matrix=np.asarray(design, dtype=np.float64)[order],
@@ -441,19 +497,12 @@ def read_partim(
             tim file or the reverse, no pulsar name, no TOAs, a backend without noise
             values, or missing clock or ephemeris files (never downloaded).
     """
-    root = Path(directory)
-    if not root.is_dir():
-        raise PartimError(f"{root}: not a directory; expected a folder of .par/.tim files")
-    chosen = _choose(_pair(root), pulsars, root)
-    runtime = _runtime_dir(clock_dir)
-    json_noise = _json_noise(root)
-    with _offline(runtime) as bipm:
-        loaded = [(f, *_read_one(f, runtime, bipm, json_noise)) for f in chosen]
-        origin = math.floor(min(float(toas.get_mjds().value.min()) for _, _, toas, *_ in loaded))
-        array = [_pulsar(f, model, toas, errors, origin) for f, model, toas, errors, _ in loaded]
+    with pint_timing(directory, pulsars, clock_dir) as loaded:
+        origin = math.floor(min(float(p.toas.get_mjds().value.min()) for p in loaded)) - 1
+        array = [to_pulsar(p, origin) for p in loaded]
     first = min(float(p.toas.min()) for p in array)
     last = max(float(p.toas.max()) for p in array)
-    ecorr = [f.name for f, *_, has_ecorr in loaded if has_ecorr]
+    ecorr = [p.name for p in loaded if p.has_ecorr]
     notes = (
         [f"ECORR (jitter) given for {', '.join(ecorr)} is not used: the white noise is diagonal"]
         if ecorr
