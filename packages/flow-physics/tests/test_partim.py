@@ -16,6 +16,8 @@ import numpy as np
 import pytest
 import torch
 
+import flow_physics.tasks.pta
+from flow_core.testing import run_task
 from flow_physics.data.partim import PartimError, _noise_txt, _scaled_errors, read_partim
 from flow_physics.pta.likelihood import PTALikelihood
 
@@ -89,11 +91,11 @@ def ng9(tmp_path_factory):
     for name in NG9_SUBSET:
         for path in source.glob(f"{name}_*"):
             (folder / path.name).symlink_to(path)
-    return read_partim(folder, list(NG9_SUBSET)), source
+    return read_partim(folder, list(NG9_SUBSET)), source, folder
 
 
 def test_ng9_pulsars_read_like_the_release(ng9):
-    array, source = ng9
+    array, source, _ = ng9
     assert [p.name for p in array.pulsars] == list(NG9_SUBSET)
     assert array.notes and "ECORR" in array.notes[0]
     assert 8.0 < array.tspan / (365.25 * 86400) < 9.5  # the 9-yr set spans 2004-2013
@@ -117,7 +119,7 @@ def test_ng9_likelihood_is_finite_and_limits_the_background(ng9):
     """ln L of a CURN power law (gamma 13/3, red noise off) over log10 A: flat far below the
     noise, falling steeply above it; the 95% upper limit (prior uniform in A, as in NG9) lies
     above NG9's 18-pulsar limit 1.5e-15 (three pulsars are weaker) and far below 1e-13."""
-    array, _ = ng9
+    array, _, _ = ng9
     likelihood = PTALikelihood(
         array.pulsars, n_freq=5, correlation="curn", red_noise=False, tspan=array.tspan
     )
@@ -132,3 +134,32 @@ def test_ng9_likelihood_is_finite_and_limits_the_background(ng9):
     cdf = np.cumsum(weights) / weights.sum()
     upper = 10 ** float(grid[np.searchsorted(cdf, 0.95)])
     assert 3e-15 < upper < 3e-14
+
+
+def test_task_runs_on_a_partim_folder(ng9, tmp_path, monkeypatch):
+    """``physics.pta --set data=DIR`` on the NG9 folder: the named pulsars reach the
+    likelihood and the report names them and the unused ECORR (the folder is read once, by
+    the fixture: the task's call is answered from it)."""
+    array, _, folder = ng9
+    asked = []
+
+    def read(directory, pulsars):
+        asked.append((directory, pulsars))
+        return array
+
+    monkeypatch.setattr(flow_physics.tasks.pta, "read_partim", read)
+    overrides = {
+        "data": str(folder),
+        "pulsar_names": "J1853+1303, J1741+1351, J1640+2224",
+        "n_freq": 3,
+        "models": "curn-powerlaw",
+        "reference": "curn-powerlaw",
+        "steps": 30,
+        "is_samples": 256,
+    }
+    metrics = run_task("physics.pta", tmp_path, overrides, seed=0)
+    assert asked == [(str(folder), list(NG9_SUBSET))]
+    assert np.isfinite(metrics["ln_z/curn-powerlaw"])
+    report = (tmp_path / "report.md").read_text()
+    assert "3 pulsars read from the folder" in report and "ECORR" in report
+    assert (tmp_path / "figures" / "spectrum.png").stat().st_size > 1000

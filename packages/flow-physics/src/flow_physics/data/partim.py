@@ -22,7 +22,8 @@ download raises :class:`PartimError` saying what to install or set. Two PINT 1.x
 are worked around: its global clock index (normally downloaded) is seeded empty in a private
 astropy cache, and its absolute-phase reference TOA, built with PINT's default BIPM version
 whatever the data use, is served the newest BIPM file present (it fixes only a constant phase,
-which the timing model's offset absorbs).
+which the timing model's offset absorbs). PINT's log is set to level WARNING (its default
+prints every step at DEBUG).
 
 Per pulsar the reader produces a :class:`~flow_physics.data.pulsar.Pulsar`: barycentric TOAs
 in s from a common origin (the day before the array's earliest TOA), the residuals of the par
@@ -324,6 +325,7 @@ def _offline(runtime: Path) -> Iterator[str]:
     name aliased to the newest BIPM file present), astropy downloads switched off. Yields
     the BIPM version the TOAs use."""
     import astropy.utils.data as astropy_data
+    import pint.logging
     from astropy.config import paths
     from astropy.utils import iers
     from pint.observatory import bipm_default
@@ -337,6 +339,7 @@ def _offline(runtime: Path) -> Iterator[str]:
         key=lambda p: p.stem,
     )
     version = bipm[-1].stem.removeprefix("tai2tt_") if bipm else bipm_default.lower()
+    pint.logging.setup(level="WARNING", capturewarnings=False)
     with ExitStack() as stack:
         scratch = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="flow-pint-")))
         clocks = scratch / "clock"
@@ -502,10 +505,13 @@ def read_partim(
         array = [to_pulsar(p, origin) for p in loaded]
     first = min(float(p.toas.min()) for p in array)
     last = max(float(p.toas.max()) for p in array)
-    ecorr = [p.name for p in loaded if p.has_ecorr]
-    notes = (
-        [f"ECORR (jitter) given for {', '.join(ecorr)} is not used: the white noise is diagonal"]
-        if ecorr
-        else []
+    return PartimArray(
+        array, last - first, origin, ecorr_notes([p.name for p in loaded if p.has_ecorr])
     )
-    return PartimArray(array, last - first, origin, notes)
+
+
+def ecorr_notes(names: list[str]) -> list[str]:
+    """The note that the pulsars ``names`` have ECORR, which is not used (none if empty)."""
+    if not names:
+        return []
+    return [f"ECORR (jitter) given for {', '.join(names)} is not used: the white noise is diagonal"]

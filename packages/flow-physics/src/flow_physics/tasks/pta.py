@@ -11,9 +11,10 @@ posterior draws. Bayes factors against ``reference`` (errors in quadrature) rank
 
 Data: the seeded synthetic array (default; substitute data with a recorded truth) or, with
 ``--set data=DIR``, a folder of ``.par``/``.tim`` files (real pulsars read with PINT offline by
-:func:`~flow_physics.data.partim.read_partim`; ``pulsars=N`` keeps the N best-timed,
-``pulsar_names=A,B`` names them) or a ceffyl density directory (the factorised free-spectrum
-likelihood).
+:func:`~flow_physics.data.partim.read_partim`) or of Feather pulsar files
+(:func:`~flow_physics.data.feather.read_feather_folder`), where ``pulsars=N`` keeps the N
+best-timed and ``pulsar_names=A,B`` names them; or a ceffyl density directory (the
+factorised free-spectrum likelihood).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from flow_core.errors import ConfigError
 from flow_core.options import component, option, setting, used_if
 from flow_core.training import TrainSettings, train, training
 from flow_physics.data.ceffyl import read_ceffyl
+from flow_physics.data.feather import is_feather_folder, read_feather_folder
 from flow_physics.data.partim import is_partim_folder, read_partim
 from flow_physics.data.pulsar import Pulsar
 from flow_physics.data.synthetic import YEAR, SyntheticConfig, make_array
@@ -56,15 +58,17 @@ def _synthetic(config: PTAConfig) -> bool:
     return config.data == ""
 
 
-def _timing_array(config: PTAConfig) -> bool:
-    return config.data == "" or is_partim_folder(config.data)
+def _pulsar_folder(path: str) -> bool:
+    """Whether ``data`` names a folder of real pulsars (par/tim or Feather files)."""
+    return path != "" and (is_partim_folder(path) or is_feather_folder(path))
 
 
 SYNTHETIC = used_if("data == ''", _synthetic)
-TIMING_ARRAY = used_if("data == '' or data is a par/tim folder", _timing_array)
-PARTIM = used_if(
-    "data is a par/tim folder", lambda config: config.data != "" and is_partim_folder(config.data)
+TIMING_ARRAY = used_if(
+    "data == '' or data is a pulsar folder",
+    lambda config: config.data == "" or _pulsar_folder(config.data),
 )
+PULSAR_FOLDER = used_if("data is a pulsar folder", lambda config: _pulsar_folder(config.data))
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ class PTAConfig:
     hidden: int = option("flow", "hidden", 64)
     data: str = ""
     pulsars: int = setting(10, when=TIMING_ARRAY)
-    pulsar_names: str = setting("", when=PARTIM)
+    pulsar_names: str = setting("", when=PULSAR_FOLDER)
     years: float = setting(12.0, when=SYNTHETIC)
     cadence_days: float = setting(30.0, when=SYNTHETIC)
     gw_log10_A: float = setting(-14.0, when=SYNTHETIC)
@@ -121,11 +125,16 @@ def _latents(dim: int, batch_size: int) -> Callable[[torch.Generator], dict[str,
 
 
 def _read_pulsars(config: PTAConfig) -> tuple[list[Pulsar], float, list[str]]:
-    """The pulsars of the par/tim folder ``config.data``: those named in ``pulsar_names``,
-    else the ``pulsars`` best-timed (all when there are fewer); their span; notes."""
+    """The pulsars of the folder ``config.data`` (Feather files, else par/tim files): those
+    named in ``pulsar_names``, else the ``pulsars`` best-timed (all when there are fewer);
+    their span; notes."""
     names = [n.strip() for n in config.pulsar_names.split(",") if n.strip()]
-    count = min(config.pulsars, len(list(Path(config.data).glob("*.par"))))
-    array = read_partim(config.data, names or count)
+    feather = is_feather_folder(config.data)
+    count = min(
+        config.pulsars, len(list(Path(config.data).glob("*.feather" if feather else "*.par")))
+    )
+    reader = read_feather_folder if feather else read_partim
+    array = reader(config.data, names or count)
     return array.pulsars, array.tspan, array.notes
 
 
@@ -140,7 +149,7 @@ class PTATask:
         notes: list[str] = []
         pulsars: list[Pulsar] | None = None
         tspan: float | None = None
-        if config.data and is_partim_folder(config.data):
+        if _pulsar_folder(config.data):
             pulsars, tspan, notes = _read_pulsars(config)
             freqs = np.arange(1, config.n_freq + 1) / tspan
         elif config.data:
@@ -259,7 +268,7 @@ def _describe(
     names = ", ".join(p.name for p in pulsars)
     extra = "".join(f"; {note}" for note in notes)
     return (
-        f"{len(pulsars)} pulsars read from the par/tim folder {config.data} ({names}; "
+        f"{len(pulsars)} pulsars read from the folder {config.data} ({names}; "
         f"{sum(len(p.toas) for p in pulsars)} TOAs over {tspan / YEAR:.1f} yr, "
         f"{config.n_freq} frequencies{extra})"
     )
