@@ -77,6 +77,9 @@ def test_task_on_a_synthetic_array_writes_table_figures_and_posteriors(tmp_path)
         "steps": 120,
         "batch_size": 64,
         "is_samples": 1024,
+        "chains": 64,
+        "chain_steps": 20,
+        "burn_in": 60,
     }
     metrics = run_task("physics.pta", tmp_path, overrides, seed=1)
     assert sorted(metrics[f"rank/{m}"] for m in ("curn-powerlaw", "hd-smbhb")) == [1.0, 2.0]
@@ -90,7 +93,7 @@ def test_task_on_a_synthetic_array_writes_table_figures_and_posteriors(tmp_path)
     assert (tmp_path / "figures" / "corner.png").stat().st_size > 1000
     assert (tmp_path / "figures" / "spectrum.png").stat().st_size > 1000
     posterior = np.load(tmp_path / "posterior-hd-smbhb.npz")
-    assert posterior["samples"].shape == (1024, 7)
+    assert posterior["samples"].shape == (64 * 20, 7)
     assert list(posterior["names"])[-1] == "gw_log10_A"
     saved = json.loads((tmp_path / "metrics.json").read_text())
     assert "ln_bf/curn-powerlaw" in json.dumps(saved)
@@ -128,6 +131,7 @@ def test_disagreeing_evidence_estimators_mark_a_model_unconverged():
             EvidenceEstimate(10.0, 0.1, 500.0, 4096),
             EvidenceEstimate(lhm_ln_z, 0.1, 500.0, 4096),
             torch.zeros(4, 2, dtype=torch.float64),
+            0.3,
         )
         return _Fitted(parse_models(name)[0], ["gw_log10_A", "gw_gamma"], draws, 1.0, 1.0)
 

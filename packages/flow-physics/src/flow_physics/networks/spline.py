@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
 
-__all__ = ["AFFINE_RATE", "SplineFlow"]
+__all__ = ["AFFINE_RATE", "SplineFlow", "standard_normal_log_prob"]
 
 AFFINE_RATE = 10.0
 """The affine map's parameters are stored divided by this, so that an optimizer step (about
@@ -107,13 +107,14 @@ class SplineFlow(nn.Module):
         """``x = inverse(z)`` and ``log q(x)`` in one pass (differentiable in the weights)."""
         y, ladj = self._transform().call_and_ladj(z)
         x = self.shift + torch.exp(self.log_scale) * y
-        return x, _standard_normal_log_prob(z) - ladj - self.log_scale.sum()
+        return x, standard_normal_log_prob(z) - ladj - self.log_scale.sum()
 
     def log_prob(self, x: Tensor) -> Tensor:
         """``log q(x)`` of each row of ``x``."""
         z, ladj = self.forward(x)
-        return _standard_normal_log_prob(z) + ladj
+        return standard_normal_log_prob(z) + ladj
 
 
-def _standard_normal_log_prob(z: Tensor) -> Tensor:
+def standard_normal_log_prob(z: Tensor) -> Tensor:
+    """``ln N(z; 0, I)`` of each row of ``z``."""
     return -0.5 * (z**2).sum(-1) - 0.5 * z.shape[-1] * math.log(2.0 * math.pi)

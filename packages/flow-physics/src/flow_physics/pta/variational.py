@@ -18,8 +18,9 @@ whose first term is minus the evidence lower bound (ELBO). It needs no posterior
 likelihood calls on batches the flow itself draws (reparameterised through the flow, so the
 gradient flows through ``ln L``). Its mode-seeking bias is then removed by importance sampling
 with ``q`` as the proposal (:func:`~flow_physics.pta.evidence.importance_sampling`); the
-learned harmonic mean (McEwen et al. 2021, arXiv 2111.12720) on resampled posterior draws is
-the second, independent estimator (Lai & Li 2025, arXiv 2504.04211, use it on flow samples).
+learned harmonic mean (McEwen et al. 2021, arXiv 2111.12720) on posterior draws from
+flow-preconditioned Metropolis chains is the second, independent estimator (Lai & Li 2025,
+arXiv 2504.04211, use it on flow samples).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from torch import Tensor, nn
 from flow_core.errors import ConfigError
 from flow_physics.networks.spline import SplineFlow
 from flow_physics.pta.evidence import EvidenceEstimate, importance_sampling, learned_harmonic_mean
+from flow_physics.pta.neutra import neutra_chains
 
 __all__ = [
     "BoxPosterior",
@@ -180,11 +182,13 @@ class FlowProposal:
 
 @dataclass(frozen=True)
 class PosteriorDraws:
-    """Evidence estimates and equally weighted posterior draws in the box coordinates."""
+    """Evidence estimates and posterior draws in the box coordinates (chain-major chain
+    states), with the chains' acceptance rate."""
 
     importance: EvidenceEstimate
     harmonic: EvidenceEstimate
     samples: Tensor
+    acceptance: float
 
 
 def flow_evidence(
@@ -193,28 +197,31 @@ def flow_evidence(
     n: int,
     seed: int = 0,
     temperature: float = 0.8,
+    chains: int = 256,
+    chain_steps: int = 50,
+    burn_in: int = 100,
     chunk: int = 1024,
 ) -> PosteriorDraws:
-    """Importance-sampling and learned-harmonic-mean evidences with the flow as proposal.
+    """Two independent evidences of ``posterior`` from a trained flow, and posterior draws.
 
-    ``n`` flow draws give the importance-sampling ``ln Z`` (error and ESS); the same draws,
-    resampled with their weights (sampling-importance-resampling), are posterior draws, on
-    which the learned harmonic mean is evaluated (in ``u``, where the target is smooth).
+    Importance sampling uses ``n`` flow draws as the proposal (``ln Z`` with its error and
+    ESS). The learned harmonic mean needs draws from the posterior itself: flow-preconditioned
+    Metropolis chains (:func:`~flow_physics.pta.neutra.neutra_chains`; ``chains`` chains,
+    ``burn_in`` adaptation steps, then ``chain_steps`` kept) give them, exact whatever the
+    flow's errors, and the estimator is evaluated on them in ``u``, where the target is
+    smooth, with its standard error from groups of whole chains. Where the flow is poor, the
+    importance weights degenerate and the two estimates part: their agreement is the check
+    that the flow has converged.
     """
-    proposal = FlowProposal(flow, seed)
-    draws: dict[str, Tensor] = {}
 
     def log_target(u: Tensor) -> Tensor:
-        values = torch.cat([posterior.log_target(part) for part in torch.split(u, chunk)])
-        draws["u"], draws["log_p"] = u, values
-        return values
+        return torch.cat([posterior.log_target(part) for part in torch.split(u, chunk)])
 
     with torch.no_grad():
-        importance = importance_sampling(log_target, proposal, n)
-        u, log_p = draws["u"], draws["log_p"]
-        log_w = torch.nan_to_num(log_p - proposal.log_prob(u), nan=-math.inf)
-        generator = torch.Generator(device=log_w.device).manual_seed(seed + 1)
-        weights = torch.exp(log_w - log_w.max())
-        index = torch.multinomial(weights, n, replacement=True, generator=generator)
-    harmonic = learned_harmonic_mean(u[index], log_p[index], temperature=temperature)
-    return PosteriorDraws(importance, harmonic, posterior.to_box(u[index]))
+        importance = importance_sampling(log_target, FlowProposal(flow, seed), n)
+    device = next(flow.parameters()).device
+    generator = torch.Generator(device=device).manual_seed(seed + 1)
+    start = torch.randn(chains, flow.dim, generator=generator, device=device)
+    states = neutra_chains(flow, log_target, start, chain_steps, burn_in, seed=seed + 2)
+    harmonic = learned_harmonic_mean(states.samples, states.log_target, temperature=temperature)
+    return PosteriorDraws(importance, harmonic, posterior.to_box(states.samples), states.acceptance)

@@ -6,8 +6,10 @@ flow (the ``flow`` component, default ``physics-nsf``) is trained through flow-c
 reverse-KL variational inference on ``likelihood x prior``
 (:func:`~flow_physics.pta.variational.reverse_kl_objective`), one training stage per model.
 The evidence is then estimated twice: importance sampling with the flow as proposal (with its
-standard error and effective sample size) and the learned harmonic mean on the resampled
-posterior draws. Bayes factors against ``reference`` (errors in quadrature) rank the models.
+standard error and effective sample size) and the learned harmonic mean on posterior draws
+from flow-preconditioned Metropolis chains (:mod:`flow_physics.pta.neutra`), which are also
+the draws the figures show. Bayes factors against ``reference`` (errors in quadrature) rank
+the models.
 
 Data: the seeded synthetic array (default; substitute data with a recorded truth) or, with
 ``--set data=DIR``, a folder of ``.par``/``.tim`` files (real pulsars read with PINT offline by
@@ -89,12 +91,16 @@ class PTAConfig:
     reference: str = "hd-smbhb"
     is_samples: int = 4096
     lhm_temperature: float = 0.8
+    chains: int = 256
+    chain_steps: int = 50
+    burn_in: int = 100
     train: TrainSettings = training(
-        steps=500, batch_size=64, lr=3e-3, lr_schedule="cosine", log_every=50, checkpoint_every=250
+        steps=1000, batch_size=64, lr=3e-3, lr_schedule="cosine", log_every=50, checkpoint_every=250
     )
 
     def __post_init__(self) -> None:
-        for name, low in (("pulsars", 2), ("n_freq", 1), ("is_samples", 64)):
+        lows = (("pulsars", 2), ("n_freq", 1), ("is_samples", 64), ("chains", 20))
+        for name, low in (*lows, ("chain_steps", 2), ("burn_in", 0)):
             if getattr(self, name) < low:
                 raise ConfigError(f"{name}={getattr(self, name)}; accepted: >= {low}")
         if not 0.0 < self.lhm_temperature < 1.0:
@@ -192,6 +198,9 @@ class PTATask:
                 config.is_samples,
                 seed=ctx.seed * 7919 + index,
                 temperature=config.lhm_temperature,
+                chains=config.chains,
+                chain_steps=config.chain_steps,
+                burn_in=config.burn_in,
             )
             ended = time.perf_counter()
             fitted.append(_Fitted(spec, posterior.names, draws, middle - started, ended - middle))
@@ -240,6 +249,7 @@ def _metrics(
             f"rank/{name}": float(order.index(item) + 1),
             f"train_seconds/{name}": item.train_seconds,
             f"evidence_seconds/{name}": item.evidence_seconds,
+            f"acceptance/{name}": draws.acceptance,
         }
         if truth is not None:
             for column, key in enumerate(item.names):
@@ -287,7 +297,9 @@ def _report(
         f"Model comparison on {data}: one neural-spline flow per model trained by reverse KL "
         f"for {config.train.steps} steps; evidence by importance sampling "
         f"({config.is_samples} flow draws) and by the learned harmonic mean "
-        f"(T={config.lhm_temperature}). Bayes factors against {config.reference}."
+        f"(T={config.lhm_temperature}) on {config.chains} flow-preconditioned Metropolis chains "
+        f"({config.burn_in} burn-in and {config.chain_steps} kept steps each). Bayes factors "
+        f"against {config.reference}."
     )
     rows = []
     for item in sorted(fitted, key=lambda f: metrics[f"rank/{f.spec.name}"]):
@@ -310,6 +322,7 @@ def _report(
                     if metrics[f"estimators_agree/{name}"]
                     else f"no (Δ {metrics[f'ln_z/{name}'] - metrics[f'ln_z_lhm/{name}']:+.1f})"
                 ),
+                "chain acceptance": round(metrics[f"acceptance/{name}"], 2),
                 "train s": round(item.train_seconds, 1),
                 "evidence s": round(item.evidence_seconds, 1),
             }
@@ -340,7 +353,7 @@ def _figures(
     }
     if sets:
         path = ctx.report.add_figure(
-            "corner.png", "posterior marginals of the background (flow, resampled draws)"
+            "corner.png", "posterior marginals of the background (flow-preconditioned chains)"
         )
         corner(path, gw, sets, truth)
     f = torch.tensor(freqs, dtype=torch.float64)
