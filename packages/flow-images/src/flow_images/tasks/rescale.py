@@ -54,13 +54,20 @@ _SHOWN = 8
 
 @dataclass(frozen=True)
 class RescaleConfig:
-    """Configuration of ``images.rescale`` (defaults: 2× on photo patches, a few CPU minutes)."""
+    """Configuration of ``images.rescale`` (defaults: 2× on photo patches, a few CPU minutes).
+
+    ``clamp`` bounds each block's log-scale, so ``blocks × clamp`` bounds how strongly the
+    inverse can damp the sampled z ~ N(0, I) (by at most exp(−blocks·clamp)): IRN's 2× model
+    has 8 blocks with clamp 1; we keep that product, 8, with 4 blocks and clamp 2 (with
+    clamp 1 the upscaled PSNR rose more slowly in our measurements, see
+    docs/benchmarks/images-restoration.md).
+    """
 
     scale: int = 2
     dual_channels: int = 0
     blocks: int = 4
     hidden: int = 32
-    clamp: float = 1.0
+    clamp: float = 2.0
     norm: str | None = None
     lr_weight: float = 16.0
     hr_weight: float = 1.0
