@@ -1,9 +1,11 @@
 """ARFlow (images.arflow): hybrid attention, causal masks, same-class sequences, a run."""
 
+import numpy as np
 import pytest
 import torch
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.evaluation import evaluate_run
 from flow_core.testing import run_task
 from flow_images.arflow import (
     ARFlowModel,
@@ -118,3 +120,10 @@ def test_arflow_runs_end_to_end_and_checks_its_sweep(tmp_path):
         assert key in metrics
     with pytest.raises(ConfigError, match="steps_sweep"):
         run_task("images.arflow", tmp_path / "bad", {**options, "steps_sweep": "(5,)"})
+    folder, _ = evaluate_run(
+        tmp_path / "run", mode="sample", count=12, device="cpu", show_progress=False
+    )
+    images = np.load(folder / "images.npy")
+    assert images.shape == (12, 1, 8, 8) and np.abs(images).max() <= 1.0 and images.std() > 0
+    assert np.array_equal(np.load(folder / "labels.npy"), np.arange(12) % 10)
+    assert "3 NFE per sample" in (folder / "report.md").read_text()

@@ -1,9 +1,11 @@
 """FlowAR (images.flowar): the pyramid, scale shapes, block-causal conditions, a run."""
 
+import numpy as np
 import pytest
 import torch
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.evaluation import evaluate_run
 from flow_core.samplers import Euler
 from flow_core.testing import run_task
 from flow_images.flowar import FlowARModel, FlowARObjective, pyramid
@@ -84,3 +86,11 @@ def test_flowar_runs_end_to_end(tmp_path):
     for key in ("fd", "accuracy", "fd_nfe3", "fd_nfe6", "parameters", "fd_floor"):
         assert key in metrics
     assert (tmp_path / "run" / "figures" / "samples.png").stat().st_size > 0
+    folder, counts = evaluate_run(
+        tmp_path / "run", mode="sample", count=12, device="cpu", show_progress=False
+    )
+    assert counts == {"images_count": 12.0, "labels_count": 12.0}
+    images = np.load(folder / "images.npy")
+    assert images.shape == (12, 1, 8, 8) and np.abs(images).max() <= 1.0 and images.std() > 0
+    assert np.array_equal(np.load(folder / "labels.npy"), np.arange(12) % 10)
+    assert (folder / "figures" / "samples.png").stat().st_size > 0

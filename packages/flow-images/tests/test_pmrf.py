@@ -8,7 +8,10 @@ import torch
 from PIL import Image
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.evaluation import evaluate_run
 from flow_core.testing import run_task
+from flow_images.data import load_dataset
+from flow_images.data.folder import read_folder
 from flow_images.pmrf import ConvRestorer, Degradation, ObservationConditioned, read_mask
 from flow_images.pmrf.stages import flow_batches
 
@@ -130,6 +133,35 @@ def test_restore_runs_end_to_end(tmp_path, degradation):
     assert "restorations.png" in report and "PMRF" in report
     assert (tmp_path / "run" / "figures" / "restorations.png").stat().st_size > 0
     assert json.loads((tmp_path / "run" / "metrics.json").read_text()) == metrics
+
+
+def test_restore_sample_restores_test_images_and_a_users_folder(tmp_path):
+    run = tmp_path / "run"
+    run_task("images.restore", run, {**TINY, "degradation": "inpaint", "posterior": "false"})
+    folder, counts = evaluate_run(run, mode="sample", count=6, device="cpu", show_progress=False)
+    assert counts == {f"{k}_count": 6.0 for k in ("clean", "degraded", "restorer", "pmrf")}
+    clean = np.load(folder / "clean.npy")
+    assert np.array_equal(clean, load_dataset("digits", "test").images[:6].numpy())
+    degraded = np.load(folder / "degraded.npy")
+    holes = degraded != clean  # inpainting: some pixels are hidden, the rest kept
+    assert holes.any() and not holes.all()
+    for name in ("restorer", "pmrf"):
+        restored = np.load(folder / f"{name}.npy")
+        assert restored.shape == (6, 1, 8, 8) and np.abs(restored).max() <= 1.0
+    assert (folder / "figures" / "restorations.png").stat().st_size > 0
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    rng = np.random.default_rng(1)
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 255, (20, 20), dtype=np.uint8)).save(mine / f"{i}.png")
+    overrides = [("sample_folder", str(mine))]
+    folder, _ = evaluate_run(
+        run, mode="sample", count=3, overrides=overrides, device="cpu", show_progress=False
+    )
+    assert np.array_equal(np.load(folder / "clean.npy"), read_folder(str(mine), 8, 1).numpy())
+    with pytest.raises(ConfigError, match="holds only 3"):
+        evaluate_run(run, mode="sample", count=4, overrides=overrides, show_progress=False)
 
 
 def test_restore_on_a_folder_with_a_wrong_mask_is_refused(tmp_path):

@@ -1,10 +1,13 @@
 """Invertible rescaling (images.rescale): Haar split, invertibility, the loss, a run."""
 
+import numpy as np
 import pytest
 import torch
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.evaluation import evaluate_run
 from flow_core.testing import run_task
+from flow_images.data import load_dataset
 from flow_images.rescale import (
     InvertibleRescaler,
     RescaleObjective,
@@ -12,6 +15,7 @@ from flow_images.rescale import (
     haar_split,
     quantize,
 )
+from flow_images.tasks.rescale import bicubic_baseline
 
 
 def _perturbed(model):
@@ -104,3 +108,17 @@ def test_rescale_runs_end_to_end(tmp_path):
     for key in ("psnr_up", "psnr_up_bicubic", "psnr_lr", "ssim_up", "ssim_lr", "lr_spread"):
         assert key in metrics
     assert (tmp_path / "run" / "figures" / "rescaling.png").stat().st_size > 0
+    folder, _ = evaluate_run(
+        tmp_path / "run", mode="sample", count=5, device="cpu", show_progress=False
+    )
+    images = torch.from_numpy(np.load(folder / "images.npy"))
+    assert torch.equal(images, load_dataset("patches", "test").images[:5])
+    downscaled = np.load(folder / "downscaled.npy")
+    assert downscaled.shape == (5, 3, 8, 8)
+    levels = (downscaled + 1) * 127.5  # 8-bit images
+    assert np.abs(levels - levels.round()).max() < 1e-3
+    assert np.load(folder / "upscaled.npy").shape == (5, 3, 32, 32)
+    expected = bicubic_baseline(images, 4)[1].numpy()
+    assert np.allclose(np.load(folder / "bicubic.npy"), expected)
+    with pytest.raises(ConfigError, match="held-out test split holds"):
+        evaluate_run(tmp_path / "run", mode="sample", count=10**6, show_progress=False)

@@ -5,6 +5,7 @@ sequence length); each budget is measured like :mod:`flow_images.evaluation` mea
 flat flows: Fréchet distance (FD) and class accuracy in the shipped digit classifier's feature
 space against the held-out test split, precision and recall, and wall-clock per 1,000 samples
 on this machine. The same noise and balanced labels are used at every budget.
+:func:`sample_class_generator` draws the samples of ``flow sample``.
 """
 
 from __future__ import annotations
@@ -24,9 +25,10 @@ if TYPE_CHECKING:
     from flow_core.runner import RunContext
     from flow_images.data import ImageData
 
-__all__ = ["Generate", "evaluate_class_generator", "parameter_count"]
+__all__ = ["Generate", "evaluate_class_generator", "parameter_count", "sample_class_generator"]
 
 _EVAL_SEED = 104_729
+_SAMPLE_SEED = 1_299_709
 Generate = Callable[[Tensor, Tensor, int], tuple[Tensor, int]]
 """``generate(noise, labels, budget) -> (images, nfe)`` on the run's device."""
 
@@ -95,3 +97,28 @@ def evaluate_class_generator(
             path = ctx.report.add_figure("fd_vs_nfe.png", "Fréchet distance against NFE")
             save_quality_curves(path, curves, "Fréchet distance (feature net)", metrics["fd_floor"])
     return metrics
+
+
+def sample_class_generator(
+    ctx: RunContext,
+    generate: Generate,
+    budget: int,
+    data: ImageData,
+    count: int,
+    summary: str,
+) -> dict[str, Tensor]:
+    """``flow sample``: ``count`` images of ``generate`` at ``budget`` from seeded noise, with
+    balanced labels 0, 1, …, C − 1, 0, … (``{"images", "labels"}``, images clamped to
+    [−1, 1]); the report gets ``summary`` and a grid with one class per column."""
+    shape = tuple(data.images.shape[1:])
+    generator = torch.Generator().manual_seed(_SAMPLE_SEED + ctx.seed)
+    noise = torch.randn((count, *shape), generator=generator).to(ctx.device)
+    labels = torch.arange(count) % data.num_classes
+    with torch.no_grad():
+        images, nfe = generate(noise, labels.to(ctx.device), budget)
+    images = images.cpu().clamp(-1, 1)
+    classes = data.num_classes
+    ctx.report.add_text(f"{summary} {count} samples, balanced classes, {nfe} NFE per sample.")
+    path = ctx.report.add_figure("samples.png", f"{count} samples, one class per column")
+    save_image_grid(path, images[: classes * classes], classes, 4)
+    return {"images": images, "labels": labels}

@@ -16,11 +16,12 @@ import numpy as np
 import torch
 from einops import rearrange
 from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
 
 from flow_core.errors import ConfigError, FlowError
 from flow_images.data.types import ImageData
 
-__all__ = ["SUFFIXES", "TEST_EVERY", "image_files", "load_folder_split"]
+__all__ = ["SUFFIXES", "TEST_EVERY", "image_files", "load_folder_split", "read_folder"]
 
 SUFFIXES = (".png", ".jpg", ".jpeg")
 TEST_EVERY = 5
@@ -50,6 +51,12 @@ def _read(path: Path, size: int, channels: int) -> np.ndarray:
     fitted = ImageOps.fit(converted, (size, size), method=Image.Resampling.LANCZOS)
     array = np.asarray(fitted, dtype=np.float32).reshape(size, size, channels)
     return rearrange(array, "h w c -> c h w") / 127.5 - 1.0
+
+
+def read_folder(folder: str, size: int, channels: int) -> Tensor:
+    """Every image of ``folder`` (sorted, no split) as ``(N, channels, size, size)`` in [−1, 1]."""
+    files = image_files(Path(folder).expanduser())
+    return torch.from_numpy(np.stack([_read(path, size, channels) for path in files]))
 
 
 def load_folder_split(folder: str, split: str, size: int, channels: int) -> ImageData:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from flow_images.data import ImageData
     from flow_images.pmrf.degradations import Degradation
 
-__all__ = ["evaluate_restoration", "feature_net_for"]
+__all__ = ["evaluate_restoration", "feature_net_for", "restorations", "save_restorations"]
 
 _EVAL_SEED = 7_919
 _SHOWN = 10
@@ -137,12 +137,18 @@ def _report(
         + ("" if floor is None else f" FD floor (training vs test images): {floor:.3f}.")
     )
     ctx.report.add_table("Distortion (PSNR, SSIM) and perception (FD) on the test split", rows)
+    save_restorations(ctx, images, clean)
+
+
+def save_restorations(ctx: RunContext, images: dict[str, Tensor], clean: Tensor) -> None:
+    """The figure ``restorations.png``: per column one image, degraded, each estimator's
+    restoration (the keys of :func:`restorations`) and the reference."""
     shown = min(_SHOWN, len(clean))
     order = ["degraded", "restorer", "posterior sampling", "PMRF"]
     grid = [images[name][:shown] for name in order if name in images] + [clean[:shown]]
     names = [name for name in order if name in images] + ["reference"]
     scale = 4 if clean.shape[-1] <= 16 else 2
-    caption = "rows: " + ", ".join(names) + "; one test image per column"
+    caption = "rows: " + ", ".join(names) + "; one image per column"
     save_image_grid(
         ctx.report.add_figure("restorations.png", caption), torch.cat(grid), shown, scale
     )

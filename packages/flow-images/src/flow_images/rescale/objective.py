@@ -9,8 +9,10 @@ For a batch of high-resolution images x (and, in the dual variant, z_d ~ N(0, I)
     L_d  = Σ‖ẑ_d‖² / (2B)                    (dual: the recovered z_d stays N(0, I)),
     L    = λ_LR·L_LR + λ_HR·L_HR + λ_z·(L_z + L_d),
 
-with IRN's weights λ_LR = 16, λ_HR = 1, λ_z = 1 by default. bicubic↓ is torch's anti-aliased
-bicubic resize.
+with λ_LR = 16, λ_HR = 1, λ_z = 1 by default: IRN's numbers, which IRN applies to images in
+[0, 1]. Our images lie in [−1, 1] (differences and z twice as large), where IRN's balance is
+λ_LR = 8, λ_HR = 1, λ_z = 1 (IRN's loss times 2): the default weighs the LR guidance twice
+as much as IRN, not tuned. bicubic↓ is torch's anti-aliased bicubic resize.
 """
 
 from __future__ import annotations

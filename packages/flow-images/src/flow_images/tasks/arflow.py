@@ -10,6 +10,7 @@ conditioned on the sampler's own earlier states (NFE = L). Measured on the held-
 digits (FD, class accuracy, wall-clock) at L and at the step counts of ``steps_sweep``
 (≤ L, sampled on their own uniform grid); ``parameters`` is the model's size, for comparison
 with a flat flow-matching model of the same size (``images.digits``).
+``flow sample RUN`` writes class-conditional samples (balanced labels).
 """
 
 from __future__ import annotations
@@ -23,7 +24,12 @@ from torch import Tensor
 from flow_core.errors import ConfigError
 from flow_core.training import TrainSettings, train, training
 from flow_images.arflow import ARFlowModel, ARFlowObjective
-from flow_images.class_sampling import evaluate_class_generator, parameter_count
+from flow_images.class_sampling import (
+    Generate,
+    evaluate_class_generator,
+    parameter_count,
+    sample_class_generator,
+)
 from flow_images.data import ImageData, load_dataset
 
 if TYPE_CHECKING:
@@ -85,48 +91,79 @@ class ARFlow:
 
     def run(self, config: ARFlowConfig, ctx: RunContext) -> dict[str, float]:
         train_data, test_data = load_dataset("digits", "train"), load_dataset("digits", "test")
-        channels, size = train_data.images.shape[1], train_data.images.shape[-1]
-        torch.manual_seed(ctx.seed)
-        model = ARFlowModel(
-            channels,
-            size,
-            train_data.num_classes,
-            config.patch_size,
-            config.width,
-            config.depth,
-            config.heads,
-            config.norm,
-        )
-        batch_size, length = config.train.batch_size, config.sequence_length
-
-        def batches(generator: torch.Generator) -> dict[str, Tensor]:
-            return class_sequences(train_data, batch_size, length, generator)
-
-        objective = ARFlowObjective(config.cond_dropout)
-        result = train(ctx, model, objective, batches, config.train)
-        trained = cast(ARFlowModel, result.eval_model).to(ctx.device).eval()
-
-        def generate(noise: Tensor, classes: Tensor, steps: int) -> tuple[Tensor, int]:
-            return trained.sample(noise, classes, steps), steps
-
-        summary = (
-            f"ARFlow, sequences of {length} same-class digits, {parameter_count(trained)}"
-            f" parameters, {config.train.steps} steps of batch {batch_size}; {length}"
-            " autoregressive Euler steps."
-        )
+        trained, loss = _train_model(config, ctx, train_data)
         return evaluate_class_generator(
             ctx,
-            generate,
+            _generator(trained),
             config.steps_sweep,
-            length,
+            config.sequence_length,
             train_data,
             test_data,
             config.eval_samples,
             trained,
-            result.metrics.get("loss", float("nan")),
-            summary,
+            loss,
+            _summary(config, trained),
         )
 
     def evaluate(self, config: ARFlowConfig, ctx: RunContext) -> dict[str, float]:
         """``flow eval``: the model loads its checkpoint, then the samples are measured."""
         return self.run(config, ctx)
+
+    def sample(self, config: ARFlowConfig, ctx: RunContext, count: int) -> dict[str, Tensor]:
+        """``flow sample``: ``count`` class-conditional digits (``sequence_length``
+        autoregressive steps), labels balanced over the classes."""
+        train_data = load_dataset("digits", "train")
+        trained, _ = _train_model(config, ctx, train_data)
+        return sample_class_generator(
+            ctx,
+            _generator(trained),
+            config.sequence_length,
+            train_data,
+            count,
+            _summary(config, trained),
+        )
+
+
+def _train_model(
+    config: ARFlowConfig, ctx: RunContext, train_data: ImageData
+) -> tuple[ARFlowModel, float]:
+    """The trained (in eval/sample: loaded) model in eval mode on the device, and its loss."""
+    channels, size = train_data.images.shape[1], train_data.images.shape[-1]
+    torch.manual_seed(ctx.seed)
+    model = ARFlowModel(
+        channels,
+        size,
+        train_data.num_classes,
+        config.patch_size,
+        config.width,
+        config.depth,
+        config.heads,
+        config.norm,
+    )
+    batch_size, length = config.train.batch_size, config.sequence_length
+
+    def batches(generator: torch.Generator) -> dict[str, Tensor]:
+        return class_sequences(train_data, batch_size, length, generator)
+
+    objective = ARFlowObjective(config.cond_dropout)
+    result = train(ctx, model, objective, batches, config.train)
+    trained = cast(ARFlowModel, result.eval_model).to(ctx.device).eval()
+    return trained, result.metrics.get("loss", float("nan"))
+
+
+def _generator(trained: ARFlowModel) -> Generate:
+    """``steps`` autoregressive Euler steps (NFE = steps)."""
+
+    def generate(noise: Tensor, classes: Tensor, steps: int) -> tuple[Tensor, int]:
+        return trained.sample(noise, classes, steps), steps
+
+    return generate
+
+
+def _summary(config: ARFlowConfig, trained: ARFlowModel) -> str:
+    length = config.sequence_length
+    return (
+        f"ARFlow, sequences of {length} same-class digits, {parameter_count(trained)}"
+        f" parameters, {config.train.steps} steps of batch {config.train.batch_size}; {length}"
+        " autoregressive Euler steps."
+    )

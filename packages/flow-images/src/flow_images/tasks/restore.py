@@ -15,6 +15,9 @@ train split and measured on the held-out test split:
 3. **posterior sampling** — a flow from N(0, I) to x conditioned on y (stage ``posterior``;
    ``posterior=false`` skips it), the photo-realistic baseline PMRF is compared with.
 
+``flow sample RUN`` degrades held-out test images (or those of ``sample_folder=PATH``) and
+writes each estimator's restorations.
+
 Reported per estimator: PSNR and SSIM against the clean test images (scikit-image), and the
 Fréchet distance (FD) of the restored set to the clean test set in the shipped feature
 network's space (perceptual quality; digits and 32×32 RGB images only). The paper's claim:
@@ -28,12 +31,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
 from flow_core.options import component, option, setting, used_if
 from flow_core.training import TrainSettings, train, training
 from flow_images.data import ImageData, load_dataset
+from flow_images.data.folder import read_folder
 from flow_images.pmrf import (
     ConvRestorer,
     Degradation,
@@ -41,7 +45,7 @@ from flow_images.pmrf import (
     RestorerMSE,
     read_mask,
 )
-from flow_images.pmrf.report import evaluate_restoration
+from flow_images.pmrf.report import evaluate_restoration, restorations, save_restorations
 from flow_images.pmrf.stages import flow_batches, posterior_batches, restorer_batches
 
 if TYPE_CHECKING:
@@ -82,6 +86,7 @@ class RestoreConfig:
     restorer_steps: int = 1000
     posterior: bool = True
     eval_samples: int = 360
+    sample_folder: str | None = None
     train: TrainSettings = training(
         steps=2000, batch_size=128, lr=2e-3, ema_decay=0.999, log_every=100
     )
@@ -108,48 +113,113 @@ class Restore:
     Config: ClassVar[type[RestoreConfig]] = RestoreConfig
 
     def run(self, config: RestoreConfig, ctx: RunContext) -> dict[str, float]:
-        train_data, test_data = _datasets(config)
-        degrade = _degradation(config, train_data)
-        channels = train_data.images.shape[1]
-        objective = ctx.component("objective")
-        if objective.model_kind != "velocity":
-            raise ConfigError(
-                f"images.restore trains a velocity field; objective {config.objective!r} trains"
-                f" a {objective.model_kind} model (use e.g. objective=cfm)"
-            )
-        sampler = ctx.component("sampler")
-        size = config.train.batch_size
-        restorer = ConvRestorer(
-            degrade.observation_channels,
-            channels,
-            config.restorer_width,
-            config.restorer_depth,
-            config.restorer_norm,
-        )
-        stage1 = dataclasses.replace(config.train, steps=config.restorer_steps)
-        torch.manual_seed(ctx.seed)
-        batches = restorer_batches(train_data.images, degrade, size)
-        mmse = train(ctx, restorer, RestorerMSE(), batches, stage1, stage="restorer").eval_model
-        torch.manual_seed(ctx.seed + 1)
-        flow = _network(ctx, train_data, channels)
-        batches = flow_batches(train_data.images, degrade, size, mmse, config.source_noise)
-        flow = train(ctx, flow, objective, batches, config.train, stage="flow").eval_model
-        posterior: nn.Module | None = None
-        if config.posterior:
-            torch.manual_seed(ctx.seed + 2)
-            inner = _network(ctx, train_data, channels + degrade.observation_channels)
-            batches = posterior_batches(train_data.images, degrade, size)
-            conditioned = ObservationConditioned(inner, channels)
-            posterior = train(
-                ctx, conditioned, objective, batches, config.train, stage="posterior"
-            ).eval_model
+        stages = _train_stages(config, ctx)
         return evaluate_restoration(
-            ctx, config, degrade, sampler, mmse, flow, posterior, train_data, test_data
+            ctx,
+            config,
+            stages.degrade,
+            stages.sampler,
+            stages.restorer,
+            stages.flow,
+            stages.posterior,
+            stages.train_data,
+            stages.test_data,
         )
 
     def evaluate(self, config: RestoreConfig, ctx: RunContext) -> dict[str, float]:
         """``flow eval``: the stages load their checkpoints, then the test split is measured."""
         return self.run(config, ctx)
+
+    def sample(self, config: RestoreConfig, ctx: RunContext, count: int) -> dict[str, Tensor]:
+        """``flow sample``: degrade ``count`` clean images like the test split and restore them.
+
+        The images are the first ``count`` held-out test images or, with
+        ``sample_folder=PATH``, the first ``count`` images of that folder (read at the run's
+        size and channels). Returned (all ``(count, C, S, S)`` in [−1, 1]): ``clean``,
+        ``degraded``, ``restorer`` (the MMSE estimate), ``pmrf`` and, if the run trained it,
+        ``posterior`` (a posterior sample); ``restorations.png`` shows them.
+        """
+        stages = _train_stages(config, ctx)
+        shape = tuple(stages.train_data.images.shape[1:])
+        if config.sample_folder is None:
+            pool, where = stages.test_data.images, "the held-out test split"
+        else:
+            pool = read_folder(config.sample_folder, shape[-1], shape[0])
+            where = f"sample_folder {config.sample_folder!r}"
+        if count > len(pool):
+            raise ConfigError(f"--count {count}: {where} holds only {len(pool)} image(s)")
+        clean = pool[:count]
+        images = restorations(
+            ctx,
+            config,
+            stages.degrade,
+            stages.sampler,
+            stages.restorer,
+            stages.flow,
+            stages.posterior,
+            clean,
+        )
+        save_restorations(ctx, images, clean)
+        ctx.report.add_text(
+            f"{count} images of {where}, degraded by **{config.degradation}** and restored"
+            f" ({stages.sampler.nfe} NFE per PMRF or posterior sample)."
+        )
+        names = {"restorer": "restorer", "PMRF": "pmrf", "posterior sampling": "posterior"}
+        restored = {names[name]: tensor for name, tensor in images.items() if name in names}
+        return {"clean": clean, "degraded": images["degraded"], **restored}
+
+
+@dataclass(frozen=True)
+class _Stages:
+    """The data, degradation and trained (or, in eval/sample, loaded) estimators of a run."""
+
+    train_data: ImageData
+    test_data: ImageData
+    degrade: Degradation
+    sampler: Any
+    restorer: nn.Module
+    flow: nn.Module
+    posterior: nn.Module | None
+
+
+def _train_stages(config: RestoreConfig, ctx: RunContext) -> _Stages:
+    """Train the restorer, PMRF's flow and the posterior-sampling flow (module docstring)."""
+    train_data, test_data = _datasets(config)
+    degrade = _degradation(config, train_data)
+    channels = train_data.images.shape[1]
+    objective = ctx.component("objective")
+    if objective.model_kind != "velocity":
+        raise ConfigError(
+            f"images.restore trains a velocity field; objective {config.objective!r} trains"
+            f" a {objective.model_kind} model (use e.g. objective=cfm)"
+        )
+    sampler = ctx.component("sampler")
+    size = config.train.batch_size
+    restorer = ConvRestorer(
+        degrade.observation_channels,
+        channels,
+        config.restorer_width,
+        config.restorer_depth,
+        config.restorer_norm,
+    )
+    stage1 = dataclasses.replace(config.train, steps=config.restorer_steps)
+    torch.manual_seed(ctx.seed)
+    batches = restorer_batches(train_data.images, degrade, size)
+    mmse = train(ctx, restorer, RestorerMSE(), batches, stage1, stage="restorer").eval_model
+    torch.manual_seed(ctx.seed + 1)
+    flow = _network(ctx, train_data, channels)
+    batches = flow_batches(train_data.images, degrade, size, mmse, config.source_noise)
+    flow = train(ctx, flow, objective, batches, config.train, stage="flow").eval_model
+    posterior: nn.Module | None = None
+    if config.posterior:
+        torch.manual_seed(ctx.seed + 2)
+        inner = _network(ctx, train_data, channels + degrade.observation_channels)
+        batches = posterior_batches(train_data.images, degrade, size)
+        conditioned = ObservationConditioned(inner, channels)
+        posterior = train(
+            ctx, conditioned, objective, batches, config.train, stage="posterior"
+        ).eval_model
+    return _Stages(train_data, test_data, degrade, sampler, mmse, flow, posterior)
 
 
 def _datasets(config: RestoreConfig) -> tuple[ImageData, ImageData]:
