@@ -67,7 +67,10 @@ class SinusoidalTimeEmbedding(nn.Module):
     ) -> None:
         super().__init__()
         if features < 2 or features % 2:
-            raise ConfigError(f"{kind}: time features must be even and >= 2, got {features}")
+            raise ConfigError(
+                f"{kind}: time_embedding (the number of time features) must be even and >= 2, "
+                f"got {features}"
+            )
         if not max_frequency >= 1.0:
             raise ConfigError(f"{kind}: max_frequency must be >= 1, got {max_frequency}")
         self.features = features
