@@ -8,14 +8,15 @@ et al. 2017, arXiv:1706.03762, used for diffusion time by Ho et al. 2020, arXiv:
     φ(t) = [sin(ω_1 t), …, sin(ω_K t), cos(ω_1 t), …, cos(ω_K t)].
 
 The scale of the highest frequency sets how fast the network can vary in its input (Tancik et
-al. 2020, arXiv:2006.10739, for Fourier features of coordinates). The encodings of token
-positions span thousands of positions; a flow time spans only [0, 1]. With ω_K = 1000 (about
+al. 2020, arXiv:2006.10739, for Fourier features of coordinates). Positional encodings of
+tokens span thousands of positions; a flow time spans only [0, 1]. With ω_K = 1000 (about
 160 periods over [0, 1]) a trained 2-D CFM was stiff for adaptive solvers: dopri5 at tolerance
 1e-5 needed 374 evaluations where the exact velocity of the same mixture needs 68. The default
-:data:`MAX_FREQUENCY` = 30 (under 5 periods over [0, 1]) brought that to 62 at the same or
-better distance of the samples to the target, as did every ω_K from 10 to 2π·16 that was tried
-(docs/benchmarks/core.md, "ODE samplers"); 30 is also the value the image networks had been
-measured with on the 8×8 digits (dopri5: 116 evaluations against 260 with ω_K = 1000).
+:data:`MAX_FREQUENCY` = 30 (under 5 periods over [0, 1]) brought that to 62 with a lower
+sliced W2 of the samples to the target; every ω_K from 10 to 2π·16 that was tried was within
+2x of the exact field (docs/benchmarks/core.md, "ODE samplers"). 30 is also the value the
+image networks had been measured with on the 8×8 digits (dopri5: 116 evaluations against 260
+with ω_K = 1000).
 
 Every velocity network of flow-core and the plugins defaults to :data:`MAX_FREQUENCY`; the
 average-velocity networks of MeanFlow default to :data:`AVERAGE_MAX_FREQUENCY`, because their
