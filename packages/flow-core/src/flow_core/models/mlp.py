@@ -1,9 +1,11 @@
 """A multilayer-perceptron velocity field for low-dimensional data.
 
 The network v_θ(x, t, c) regresses the flow-matching target x1 − x0 (Lipman et al. 2023) in
-the project convention (t = 0 source, t = 1 data). Time enters through sinusoidal features
-(Vaswani et al. 2017; as in Ho et al. 2020 for diffusion), with geometrically spaced angular
-frequencies ω_k between 1 and ``max_frequency`` (1000 by default):
+the project convention (t = 0 source, t = 1 data). Time enters through the shared sinusoidal
+features of :class:`flow_core.models.time_embedding.SinusoidalTimeEmbedding` (Vaswani et al.
+2017; as in Ho et al. 2020 for diffusion), with geometrically spaced angular frequencies ω_k
+between 1 and ``max_frequency`` (:data:`~flow_core.models.time_embedding.MAX_FREQUENCY` by
+default):
 
     φ(t) = [sin(ω_1 t), …, sin(ω_K t), cos(ω_1 t), …, cos(ω_K t)].
 
@@ -30,6 +32,11 @@ from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
 from flow_core.models.labels import class_labels
+from flow_core.models.time_embedding import (
+    AVERAGE_MAX_FREQUENCY,
+    MAX_FREQUENCY,
+    SinusoidalTimeEmbedding,
+)
 from flow_core.norms import make_norm
 
 __all__ = ["MLPAverageVelocity", "MLPVelocity"]
@@ -37,8 +44,6 @@ __all__ = ["MLPAverageVelocity", "MLPVelocity"]
 
 class _MLPField(nn.Module):
     """Shared trunk: ``[x, φ(τ_1), …, φ(τ_k), label embedding]`` through a SiLU MLP."""
-
-    frequencies: Tensor
 
     def __init__(
         self,
@@ -58,17 +63,10 @@ class _MLPField(nn.Module):
                 raise ConfigError(f"{kind}: {name} must be >= 1, got {value}")
         if num_classes < 0:
             raise ConfigError(f"{kind}: num_classes must be >= 0, got {num_classes}")
-        if time_embedding < 2 or time_embedding % 2:
-            raise ConfigError(f"{kind}: time_embedding must be even and >= 2, got {time_embedding}")
-        if not max_frequency >= 1.0:
-            raise ConfigError(f"{kind}: max_frequency must be >= 1, got {max_frequency}")
+        self.time_features = SinusoidalTimeEmbedding(time_embedding, max_frequency, kind)
         self.kind = kind
         self.dim = dim
         self.num_classes = num_classes
-        half = time_embedding // 2
-        self.register_buffer(
-            "frequencies", torch.logspace(0.0, math.log10(max_frequency), half), persistent=False
-        )
         self.label_embedding = (
             nn.Embedding(num_classes + 1, time_embedding) if num_classes > 0 else None
         )
@@ -84,11 +82,6 @@ class _MLPField(nn.Module):
     def null_label(self) -> int:
         """The label meaning "no condition" (``num_classes``), for classifier-free guidance."""
         return self.num_classes
-
-    def time_features(self, t: Tensor) -> Tensor:
-        """The sinusoidal features φ(t), shape ``(B, time_embedding)``, of times ``(B,)``."""
-        angles = t[:, None].to(self.frequencies.dtype) * self.frequencies
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
 
     def _evaluate(self, x: Tensor, times: dict[str, Tensor], cond: Tensor | None) -> Tensor:
         batch = x.shape[0]
@@ -127,7 +120,8 @@ class MLPVelocity(_MLPField):
             ``cond`` holds integer labels of shape ``(B,)`` in ``[0, num_classes]``, and
             ``num_classes`` (also ``cond=None``) is the null label.
         time_embedding: number of sinusoidal time features (even, at least 2).
-        max_frequency: the highest angular frequency ω_K (at least 1).
+        max_frequency: the highest angular frequency ω_K (at least 1; default
+            :data:`~flow_core.models.time_embedding.MAX_FREQUENCY`).
         norm: a registered ``norm`` component after each hidden linear layer (``layer``,
             ``rms``, ``power`` with flow-norms); ``None`` for none.
     """
@@ -141,7 +135,7 @@ class MLPVelocity(_MLPField):
         depth: int = 3,
         num_classes: int = 0,
         time_embedding: int = 32,
-        max_frequency: float = 1000.0,
+        max_frequency: float = MAX_FREQUENCY,
         norm: str | None = None,
     ) -> None:
         super().__init__(
@@ -160,9 +154,11 @@ class MLPAverageVelocity(_MLPField):
     instantaneous velocity at (x, t), so the model also serves as a velocity field through
     ``lambda x, t, c: model(x, t, t, c)``.
 
-    The default ``max_frequency`` is 10, not 1000: MeanFlow's target contains ∂u/∂r, which
-    the highest time frequencies scale up; with ω_K = 1000 the target grew without bound when
-    training on 2-D data, with ω_K = 10 it trained stably.
+    The default ``max_frequency`` is
+    :data:`~flow_core.models.time_embedding.AVERAGE_MAX_FREQUENCY` (10), below the velocity
+    networks' :data:`~flow_core.models.time_embedding.MAX_FREQUENCY`: MeanFlow's target
+    contains ∂u/∂r, which the highest time frequencies scale up; with ω_K = 1000 the target
+    grew without bound when training on 2-D data, with ω_K = 10 it trained stably.
     """
 
     model_kind: ClassVar[str] = "average-velocity"
@@ -174,7 +170,7 @@ class MLPAverageVelocity(_MLPField):
         depth: int = 3,
         num_classes: int = 0,
         time_embedding: int = 32,
-        max_frequency: float = 10.0,
+        max_frequency: float = AVERAGE_MAX_FREQUENCY,
         norm: str | None = None,
     ) -> None:
         super().__init__(

@@ -25,6 +25,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.models import MAX_FREQUENCY
 from flow_images.arflow.attention import HybridAttention
 from flow_images.networks.blocks import AdaLNBlock, zero_linear
 from flow_images.networks.embedding import ConditionEmbedding
@@ -32,7 +33,6 @@ from flow_images.networks.embedding import ConditionEmbedding
 __all__ = ["ARFlowModel"]
 
 _TIME_FEATURES = 64
-_MAX_FREQUENCY = 30.0
 
 
 class ARFlowModel(nn.Module):
@@ -73,7 +73,7 @@ class ARFlowModel(nn.Module):
         self.embed = nn.Linear(channels * patch_size**2, width)
         self.position = nn.Parameter(torch.randn(1, 1, self.tokens, width) * 0.02)
         self.condition = ConditionEmbedding(
-            "arflow", 1, width, num_classes, _TIME_FEATURES, _MAX_FREQUENCY
+            "arflow", 1, width, num_classes, _TIME_FEATURES, MAX_FREQUENCY
         )
         self.blocks = nn.ModuleList(
             [

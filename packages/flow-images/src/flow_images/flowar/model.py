@@ -31,14 +31,13 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
-from flow_core.models import class_labels
+from flow_core.models import MAX_FREQUENCY, class_labels
 from flow_images.networks.blocks import AdaLNBlock, zero_linear
 from flow_images.networks.embedding import ConditionEmbedding
 
 __all__ = ["FlowARModel", "ScaleField", "pyramid"]
 
 _TIME_FEATURES = 64
-_MAX_FREQUENCY = 30.0
 
 
 def pyramid(x: Tensor, scales: tuple[int, ...]) -> list[Tensor]:
@@ -65,7 +64,7 @@ class FlowHead(nn.Module):
         self.side = side
         self.embed = nn.Linear(channels, width)
         self.position = nn.Parameter(torch.randn(1, side * side, width) * 0.02)
-        self.time = ConditionEmbedding("flowar", 1, width, 0, _TIME_FEATURES, _MAX_FREQUENCY)
+        self.time = ConditionEmbedding("flowar", 1, width, 0, _TIME_FEATURES, MAX_FREQUENCY)
         self.blocks = nn.ModuleList([AdaLNBlock(width, heads, norm) for _ in range(depth)])
         self.out = zero_linear(width, channels)
 

@@ -27,7 +27,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
-from flow_core.models import class_labels
+from flow_core.models import MAX_FREQUENCY, SinusoidalTimeEmbedding, class_labels
 
 __all__ = ["FlowTurboModel", "VelocityRefiner"]
 
@@ -68,7 +68,8 @@ class VelocityRefiner(nn.Module):
             block).
         blocks: number of residual blocks (at least 1).
         time_embedding: number of sinusoidal time features (even, at least 2).
-        max_frequency: the highest angular frequency of the time features (at least 1).
+        max_frequency: the highest angular frequency of the time features (at least 1; default
+            core's :data:`~flow_core.models.time_embedding.MAX_FREQUENCY`).
     """
 
     def __init__(
@@ -79,7 +80,7 @@ class VelocityRefiner(nn.Module):
         hidden: int = 32,
         blocks: int = 2,
         time_embedding: int = 32,
-        max_frequency: float = 1000.0,
+        max_frequency: float = MAX_FREQUENCY,
     ) -> None:
         super().__init__()
         for key, value in (
@@ -96,21 +97,12 @@ class VelocityRefiner(nn.Module):
             raise ConfigError(
                 f"flowturbo refiner: num_classes must be an integer >= 0, got {num_classes!r}"
             )
-        if time_embedding < 2 or time_embedding % 2:
-            raise ConfigError(
-                f"flowturbo refiner: time_embedding must be even and >= 2, got {time_embedding}"
-            )
-        if not max_frequency >= 1.0:
-            raise ConfigError(f"flowturbo refiner: max_frequency must be >= 1, got {max_frequency}")
+        self.time_features = SinusoidalTimeEmbedding(
+            time_embedding, max_frequency, "flowturbo refiner"
+        )
         self.in_channels = in_channels
         self.image_size = image_size
         self.num_classes = num_classes
-        self.frequencies: Tensor
-        self.register_buffer(
-            "frequencies",
-            torch.logspace(0.0, math.log10(max_frequency), time_embedding // 2),
-            persistent=False,
-        )
         self.time_mlp = nn.Sequential(
             nn.Linear(time_embedding, hidden), nn.SiLU(), nn.Linear(hidden, hidden)
         )
@@ -160,8 +152,7 @@ class VelocityRefiner(nn.Module):
                 f"flowturbo refiner: t must have shape ({batch},), got {tuple(t.shape)}"
             )
         labels = self.check_labels(cond, batch)
-        angles = t[:, None].to(self.frequencies.dtype) * self.frequencies
-        embedding = self.time_mlp(torch.cat([angles.sin(), angles.cos()], dim=1).to(x.dtype))
+        embedding = self.time_mlp(self.time_features(t).to(x.dtype))
         if self.label_embedding is not None:
             if labels is None:
                 labels = torch.full((batch,), self.null_label, dtype=torch.long, device=x.device)

@@ -29,6 +29,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
+from flow_core.models import AVERAGE_MAX_FREQUENCY, MAX_FREQUENCY
 from flow_core.norms import make_norm
 from flow_images.networks.attention import SelfAttention
 from flow_images.networks.embedding import ConditionEmbedding
@@ -201,7 +202,7 @@ class DiTVelocity(_DiTField):
         heads: int = 4,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
-        max_frequency: float = 30.0,
+        max_frequency: float = MAX_FREQUENCY,
         norm: str | None = None,
     ) -> None:
         super().__init__(
@@ -246,7 +247,7 @@ class DiTAverageVelocity(_DiTField):
         heads: int = 4,
         mlp_ratio: float = 4.0,
         dropout: float = 0.0,
-        max_frequency: float = 10.0,
+        max_frequency: float = AVERAGE_MAX_FREQUENCY,
         norm: str | None = None,
     ) -> None:
         super().__init__(

@@ -33,6 +33,7 @@ from einops import rearrange
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError
+from flow_core.models import AVERAGE_MAX_FREQUENCY, MAX_FREQUENCY
 from flow_images.networks.attention import SelfAttention
 from flow_images.networks.embedding import ConditionEmbedding
 from flow_images.networks.inputs import batch_times, check_common, image_batch
@@ -239,7 +240,7 @@ class UNetVelocity(_UNetField):
         num_res_blocks: int = 1,
         attention: bool = True,
         dropout: float = 0.0,
-        max_frequency: float = 30.0,
+        max_frequency: float = MAX_FREQUENCY,
         norm: str | None = None,
     ) -> None:
         _refuse_norm(norm)
@@ -285,7 +286,7 @@ class UNetAverageVelocity(_UNetField):
         num_res_blocks: int = 1,
         attention: bool = True,
         dropout: float = 0.0,
-        max_frequency: float = 10.0,
+        max_frequency: float = AVERAGE_MAX_FREQUENCY,
         norm: str | None = None,
     ) -> None:
         _refuse_norm(norm)

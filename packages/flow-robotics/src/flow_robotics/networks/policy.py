@@ -10,7 +10,9 @@ The observation history is standardised with statistics stored in the model (buf
 travel with the checkpoint), then passed through an MLP encoder whose three layer outputs are
 the *early*, *mid* and *late* embeddings that dispersive regularisation acts on
 (:mod:`flow_robotics.dispersive`). The late embedding conditions the head, an MLP on
-``[x, φ(t), (φ(t − r)), embedding]`` with sinusoidal time features φ.
+``[x, φ(t), (φ(t − r)), embedding]`` with flow-core's shared sinusoidal time features φ
+(:class:`flow_core.models.time_embedding.SinusoidalTimeEmbedding`, highest angular frequency
+``max_frequency``, by default core's :data:`~flow_core.models.time_embedding.MAX_FREQUENCY`).
 
 - :class:`PolicyVelocity` — a velocity field v(x, t, obs) (flow matching ``cfm`` with Euler
   or the SDE sampler; behaviour cloning ``bc-mse``);
@@ -30,6 +32,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.errors import ConfigError, FlowError
+from flow_core.models import MAX_FREQUENCY, SinusoidalTimeEmbedding
 from flow_core.norms import make_norm
 
 __all__ = ["LAYERS", "ObservationEncoder", "PolicyAverageVelocity", "PolicyVelocity"]
@@ -78,7 +81,6 @@ class ObservationEncoder(nn.Module):
 class _ChunkPolicy(nn.Module):
     """Shared body of the two policy fields (the encoder, time features and head)."""
 
-    frequencies: Tensor
     kind: ClassVar[str] = "policy"
     times: ClassVar[int] = 1
 
@@ -93,6 +95,7 @@ class _ChunkPolicy(nn.Module):
         depth: int = 3,
         time_embedding: int = 32,
         norm: str | None = None,
+        max_frequency: float = MAX_FREQUENCY,
     ) -> None:
         super().__init__()
         for name, value in (
@@ -106,24 +109,14 @@ class _ChunkPolicy(nn.Module):
         ):
             if value < 1:
                 raise ConfigError(f"{self.kind}: {name} must be >= 1, got {value}")
-        if time_embedding < 2 or time_embedding % 2:
-            raise ConfigError(
-                f"{self.kind}: time_embedding must be even and >= 2, got {time_embedding}"
-            )
         self.obs_dim, self.action_dim = obs_dim, action_dim
         self.history, self.chunk = history, chunk
         self.dim = action_dim * chunk
         self.encoder = ObservationEncoder(obs_dim * history, hidden, embedding, norm)
-        self.register_buffer(
-            "frequencies", torch.logspace(0.0, 1.5, time_embedding // 2), persistent=False
-        )
+        self.time_features = SinusoidalTimeEmbedding(time_embedding, max_frequency, self.kind)
         width = self.dim + self.times * time_embedding + embedding
         blocks = [_block(width if i == 0 else hidden, hidden, norm) for i in range(depth)]
         self.head = nn.Sequential(*blocks, nn.Linear(hidden, self.dim))
-
-    def _features(self, t: Tensor) -> Tensor:
-        angles = t[:, None] * self.frequencies
-        return torch.cat([angles.sin(), angles.cos()], dim=1)
 
     def _evaluate(self, x: Tensor, times: list[Tensor], cond: Tensor | None) -> Tensor:
         if cond is None:
@@ -136,7 +129,7 @@ class _ChunkPolicy(nn.Module):
             )
         embedding = self.encoder(cond.reshape(batch, -1))
         features = [x.reshape(batch, self.dim), embedding]
-        features += [self._features(value.expand(batch).to(x.dtype)) for value in times]
+        features += [self.time_features(value.expand(batch).to(x.dtype)) for value in times]
         out: Tensor = self.head(torch.cat(features, dim=1))
         return out.reshape(x.shape)
 
@@ -152,6 +145,7 @@ class PolicyVelocity(_ChunkPolicy):
         depth: hidden layers of the head.
         time_embedding: number of sinusoidal time features (even).
         norm: a registered norm after each linear layer (``None``: none).
+        max_frequency: highest angular frequency of the time features (at least 1).
     """
 
     model_kind: ClassVar[str] = "velocity"
