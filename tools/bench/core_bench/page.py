@@ -1,8 +1,8 @@
 """Writing docs/benchmarks/core.md from the sections of one run.
 
 With ``merge`` (``core.py --only``), the sections of the existing page that this run did not
-rerun are kept as they are, with their verdicts, in the page's order; the run table says
-which sections are from this run.
+rerun are kept as they are, with their verdicts, in the page's order; the run table gives
+the date of the run each section comes from.
 """
 
 from __future__ import annotations
@@ -23,25 +23,51 @@ def _cells(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
 
 
-def _previous_page(out: Path) -> tuple[dict[str, str], list[dict[str, str]], str]:
-    """The sections (title -> markdown, in page order), summary rows and run date of ``out``."""
+RUNS_ITEM = "run of each section"
+
+
+def _runs_cell(dates: dict[str, str]) -> str:
+    """``date: title · title; date: title`` for the run table, grouped by date."""
+    by_date: dict[str, list[str]] = {}
+    for title, date in dates.items():
+        by_date.setdefault(date, []).append(title)
+    return "; ".join(f"{date}: {' · '.join(titles)}" for date, titles in by_date.items())
+
+
+def _parse_runs(cell: str) -> dict[str, str]:
+    """The inverse of :func:`_runs_cell` (every date ends in " UTC")."""
+    dates = {}
+    for group in cell.split("; "):
+        date, _, titles = group.partition(" UTC: ")
+        for title in titles.split(" · "):
+            dates[title] = date + " UTC"
+    return dates
+
+
+def _previous_page(out: Path) -> tuple[dict[str, str], list[dict[str, str]], dict[str, str]]:
+    """The sections (title -> markdown, in page order), summary rows and the run date of
+    each section of the page at ``out``."""
     if not out.exists():
-        return {}, [], ""
+        return {}, [], {}
     blocks = re.split(r"(?m)^## ", out.read_text(encoding="utf-8"))[1:]
     sections: dict[str, str] = {}
     rows: list[dict[str, str]] = []
-    date = ""
+    run: dict[str, str] = {}
     for block in blocks:
         title = block.split("\n", 1)[0].strip()
         lines = [line for line in block.splitlines() if line.startswith("| ")]
         if title == "Run":
-            date = next((_cells(x)[1] for x in lines if _cells(x)[0] == "date"), "")
+            run = dict(_cells(x)[:2] for x in lines[1:])
         elif title == "Summary":
             keys = ("claim", "verdict", "section")
             rows += [dict(zip(keys, _cells(x), strict=True)) for x in lines[1:]]
         elif title != "Machine":
             sections[title] = "## " + block.rstrip()
-    return sections, rows, date
+    if RUNS_ITEM in run:
+        dates = _parse_runs(run[RUNS_ITEM])
+    else:
+        dates = dict.fromkeys(sections, run.get("date", ""))
+    return sections, rows, dates
 
 
 def _summary_rows(sections: list[Section]) -> list[dict[str, str]]:
@@ -68,7 +94,7 @@ def write_page(
 
     With ``merge``, the sections of the page at ``out`` that are not in ``sections`` are kept.
     """
-    kept, kept_rows, kept_date = _previous_page(out) if merge else ({}, [], "")
+    kept, kept_rows, kept_dates = _previous_page(out) if merge else ({}, [], {})
     blocks = dict(kept)  # the previous page's order, this run's sections replacing theirs
     blocks.update({s.title: s.markdown() for s in sections})
     figure_block = blocks.pop("Figure", "")
@@ -76,9 +102,8 @@ def write_page(
     rows = [r for r in kept_rows if r["section"] in blocks and r["section"] not in fresh]
     rows += _summary_rows(sections)
     rows.sort(key=lambda r: list(blocks).index(r["section"]))
-    origin = ", ".join(s.title for s in sections)
-    if set(blocks) - fresh:
-        origin += f"; the other sections are kept from the previous page (run {kept_date})"
+    dates = {title: kept_dates.get(title, "") for title in blocks if title not in fresh}
+    dates.update(dict.fromkeys(fresh, date))
     reproduced = sum(r["verdict"] == REPRODUCED for r in rows)
     header = [
         "# flow-core benchmark",
@@ -99,7 +124,7 @@ def write_page(
             [
                 {"item": "command", "value": command},
                 {"item": "date", "value": date},
-                {"item": "sections from this run", "value": origin},
+                {"item": RUNS_ITEM, "value": _runs_cell(dates)},
                 {"item": "total time", "value": f"{total_seconds:.0f} s"},
                 {
                     "item": "1-minute load average at start / end",
