@@ -7,7 +7,8 @@ zuko, facebookresearch/flow_matching), and states a verdict. Run directly with
     python tools/bench/core.py [--quick] [--threads N] [--seed S] [--out PATH] [--only NAMES]
 
 ``--quick`` shrinks every size for a smoke test (its page says so, and is not the published
-one). The numbers on the page are the ones this script printed; nothing is typed in by hand.
+one). ``--only`` reruns some sections and keeps the others of the page at ``--out`` as they are.
+The numbers on the page are the ones this script printed; nothing is typed in by hand.
 """
 
 from __future__ import annotations
@@ -137,7 +138,16 @@ def main(argv: list[str] | None = None) -> int:
     command = f"`nox -s bench -- core{extra}` (it runs `python tools/bench/core.py{extra}`)"
     loads = (load_at_start, load_average())
     summary = write_page(
-        out, sections, settings, command, date, total, install_messages, figure_paths, loads
+        out,
+        sections,
+        settings,
+        command,
+        date,
+        total,
+        install_messages,
+        figure_paths,
+        loads,
+        merge=bool(args.only),
     )
     print(summary)
     print(f"wrote {out} in {total:.0f} s")

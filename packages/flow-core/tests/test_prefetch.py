@@ -43,9 +43,10 @@ def test_pairing_ahead_equals_pairing_in_the_step(tmp_path, coupling):
     assert log_ahead == (tmp_path / "inline" / "metrics.jsonl").read_text()
 
 
-def test_resume_mid_run_gives_the_same_pairs_and_weights(tmp_path):
-    objective = ConditionalFlowMatching(coupling="ot")
-    straight = fit(tmp_path / "straight", objective, prefetch=True, steps=40)
+@pytest.mark.parametrize("coupling", ["ot", "sinkhorn"])
+def test_pairing_ahead_across_a_resume_equals_pairing_in_the_step(tmp_path, coupling):
+    objective = ConditionalFlowMatching(coupling=coupling)
+    inline = fit(tmp_path / "inline", objective, prefetch=False, steps=40)
 
     class Killed(ConditionalFlowMatching):
         calls = 0
@@ -57,10 +58,11 @@ def test_resume_mid_run_gives_the_same_pairs_and_weights(tmp_path):
             return super().__call__(model, batch)
 
     with pytest.raises(KeyboardInterrupt):  # checkpoints at 10 and 20, then killed
-        fit(tmp_path / "split", Killed(coupling="ot"), prefetch=True, steps=40)
+        fit(tmp_path / "split", Killed(coupling=coupling), prefetch=True, steps=40)
     resumed = fit(tmp_path / "split", objective, prefetch=True, steps=40, resume=True)
-    for a, b in zip(straight.model.parameters(), resumed.model.parameters(), strict=True):
+    for a, b in zip(inline.model.parameters(), resumed.model.parameters(), strict=True):
         assert torch.equal(a, b)
+    assert resumed.metrics["loss"] == inline.metrics["loss"]
 
 
 def test_the_preparation_runs_on_another_thread_one_step_ahead():

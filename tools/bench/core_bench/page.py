@@ -1,14 +1,73 @@
-"""Writing docs/benchmarks/core.md from the sections of one run."""
+"""Writing docs/benchmarks/core.md from the sections of one run.
+
+With ``merge`` (``core.py --only``), the sections of the existing page that this run did not
+rerun are kept as they are, with their verdicts, in the page's order; the run table gives
+the date of the run each section comes from.
+"""
 
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 from core_bench.common import REPRODUCED, Section, Settings, table
 from core_bench.env import machine_rows
 
 __all__ = ["write_page"]
+
+
+def _cells(line: str) -> list[str]:
+    """The cells of one markdown table row, with the escaped "|" of :func:`table` restored."""
+    inner = line.strip()[1:-1]
+    return [c.strip().replace("\\|", "|") for c in re.split(r"(?<!\\)\|", inner)]
+
+
+RUNS_ITEM = "run of each section"
+
+
+def _runs_cell(dates: dict[str, str]) -> str:
+    """``date: title · title; date: title`` for the run table, grouped by date."""
+    by_date: dict[str, list[str]] = {}
+    for title, date in dates.items():
+        by_date.setdefault(date, []).append(title)
+    return "; ".join(f"{date}: {' · '.join(titles)}" for date, titles in by_date.items())
+
+
+def _parse_runs(cell: str) -> dict[str, str]:
+    """The inverse of :func:`_runs_cell` (every date ends in " UTC")."""
+    dates = {}
+    for group in cell.split("; "):
+        date, _, titles = group.partition(" UTC: ")
+        for title in titles.split(" · "):
+            dates[title] = date + " UTC"
+    return dates
+
+
+def _previous_page(out: Path) -> tuple[dict[str, str], list[dict[str, str]], dict[str, str]]:
+    """The sections (title -> markdown, in page order), summary rows and the run date of
+    each section of the page at ``out``."""
+    if not out.exists():
+        return {}, [], {}
+    blocks = re.split(r"(?m)^## ", out.read_text(encoding="utf-8"))[1:]
+    sections: dict[str, str] = {}
+    rows: list[dict[str, str]] = []
+    run: dict[str, str] = {}
+    for block in blocks:
+        title = block.split("\n", 1)[0].strip()
+        lines = [line for line in block.splitlines() if line.startswith("| ")]
+        if title == "Run":
+            run = dict(_cells(x)[:2] for x in lines[1:])
+        elif title == "Summary":
+            keys = ("claim", "verdict", "section")
+            rows += [dict(zip(keys, _cells(x), strict=True)) for x in lines[1:]]
+        elif title != "Machine":
+            sections[title] = "## " + block.rstrip()
+    if RUNS_ITEM in run:
+        dates = _parse_runs(run[RUNS_ITEM])
+    else:
+        dates = dict.fromkeys(sections, run.get("date", ""))
+    return sections, rows, dates
 
 
 def _summary_rows(sections: list[Section]) -> list[dict[str, str]]:
@@ -29,9 +88,22 @@ def write_page(
     install_messages: list[str],
     figures: list[Path],
     loads: tuple[str, str],
+    merge: bool = False,
 ) -> str:
-    """Write the page; return the plain-text summary printed to stdout."""
-    rows = _summary_rows(sections)
+    """Write the page; return the plain-text summary printed to stdout.
+
+    With ``merge``, the sections of the page at ``out`` that are not in ``sections`` are kept.
+    """
+    kept, kept_rows, kept_dates = _previous_page(out) if merge else ({}, [], {})
+    blocks = dict(kept)  # the previous page's order, this run's sections replacing theirs
+    blocks.update({s.title: s.markdown() for s in sections})
+    figure_block = blocks.pop("Figure", "")
+    fresh = {s.title for s in sections}
+    rows = [r for r in kept_rows if r["section"] in blocks and r["section"] not in fresh]
+    rows += _summary_rows(sections)
+    rows.sort(key=lambda r: list(blocks).index(r["section"]))
+    dates = {title: kept_dates.get(title, "") for title in blocks if title not in fresh}
+    dates.update(dict.fromkeys(fresh, date))
     reproduced = sum(r["verdict"] == REPRODUCED for r in rows)
     header = [
         "# flow-core benchmark",
@@ -52,6 +124,7 @@ def write_page(
             [
                 {"item": "command", "value": command},
                 {"item": "date", "value": date},
+                {"item": RUNS_ITEM, "value": _runs_cell(dates)},
                 {"item": "total time", "value": f"{total_seconds:.0f} s"},
                 {
                     "item": "1-minute load average at start / end",
@@ -77,16 +150,18 @@ def write_page(
     ]
     if install_messages:
         header.append("Anchor installation: " + " ".join(install_messages))
-    body = [s.markdown() for s in sections]
+    body = list(blocks.values())
     figure_md = []
     for path in figures:
         relative = os.path.relpath(path, out.parent)
         figure_md.append(f"![{path.stem}]({relative})")
     if figure_md:
-        body.append(
+        figure_block = (
             "## Figure\n\nTrajectories on ring-2d (dopri5, 12 evenly spaced times) of CFM, OT-CFM, "
             "W-CFM and 2-RF from the same noise.\n\n" + "\n\n".join(figure_md)
         )
+    if figure_block:
+        body.append(figure_block)
     summary = ["## Summary", table(rows, ["claim", "verdict", "section"])]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n\n".join(header + body + summary) + "\n", encoding="utf-8")
