@@ -7,7 +7,10 @@ zuko, facebookresearch/flow_matching), and states a verdict. Run directly with
     python tools/bench/core.py [--quick] [--threads N] [--seed S] [--out PATH] [--only NAMES]
 
 ``--quick`` shrinks every size for a smoke test (its page says so, and is not the published
-one). The numbers on the page are the ones this script printed; nothing is typed in by hand.
+one). ``--only`` reruns some sections: the other sections of an existing page at ``--out``,
+their verdicts and the figure are kept as they are (the run table says which sections are
+from this run). The numbers on the page are the ones this script printed; nothing is typed in
+by hand.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ SECTIONS = (
     "likelihood",
     "contract",
     "pairing",
+    "compile",
 )
 
 
@@ -79,6 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         figures as figs,
     )
     from core_bench import (
+        sec_compile,
         sec_contract,
         sec_couplings,
         sec_grids,
@@ -90,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
         sec_solvers,
     )
     from core_bench.common import Section, Settings, targets
-    from core_bench.page import write_page
+    from core_bench.page import previous_page, write_page
     from core_bench.zoo import Zoo
 
     torch.set_num_threads(args.threads)
@@ -108,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         "likelihood": lambda: sec_likelihood.run(settings, zoo, the_targets),
         "contract": lambda: sec_contract.run(settings),
         "pairing": lambda: sec_pairing.run(settings, the_targets),
+        "compile": lambda: sec_compile.run(settings),
     }
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -136,8 +142,18 @@ def main(argv: list[str] | None = None) -> int:
     extra = "".join(f" {a}" for a in (sys.argv[1:] if argv is None else argv))
     command = f"`nox -s bench -- core{extra}` (it runs `python tools/bench/core.py{extra}`)"
     loads = (load_at_start, load_average())
+    previous = previous_page(out) if args.only else None
     summary = write_page(
-        out, sections, settings, command, date, total, install_messages, figure_paths, loads
+        out,
+        sections,
+        settings,
+        command,
+        date,
+        total,
+        install_messages,
+        figure_paths,
+        loads,
+        previous,
     )
     print(summary)
     print(f"wrote {out} in {total:.0f} s")
