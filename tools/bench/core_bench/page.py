@@ -68,7 +68,7 @@ def previous_page(path: Path) -> Previous:
 
 
 def _dated(markdown: str, date: str) -> str:
-    """A section's markdown with its run's date in its last line, unless it has one."""
+    """A section's markdown with its run's date in its last line."""
     return re.sub(
         r"\*Section time: ([0-9]+) s\.\*$", rf"*Section time: \1 s, run {date}.*", markdown
     )
@@ -101,7 +101,7 @@ def write_page(
     """
     previous = previous or Previous()
     titles = {s.title for s in sections}
-    bodies = {t: _dated(text, previous.date) for t, text in previous.sections.items()}
+    bodies = dict(previous.sections)  # kept as written (a spliced section has its own note)
     bodies.update({s.title: _dated(s.markdown(), date) for s in sections})
     rows = [r for r in previous.rows if r.get("section") not in titles]
     rows += _summary_rows(sections)
