@@ -35,6 +35,7 @@ SECTIONS = (
     "likelihood",
     "contract",
     "pairing",
+    "compile",
 )
 
 
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         figures as figs,
     )
     from core_bench import (
+        sec_compile,
         sec_contract,
         sec_couplings,
         sec_grids,
@@ -109,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         "likelihood": lambda: sec_likelihood.run(settings, zoo, the_targets),
         "contract": lambda: sec_contract.run(settings),
         "pairing": lambda: sec_pairing.run(settings, the_targets),
+        "compile": lambda: sec_compile.run(settings),
     }
     started = time.perf_counter()
     date = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
