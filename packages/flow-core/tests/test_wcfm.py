@@ -5,7 +5,7 @@ from torch import nn
 from flow_core.errors import ConfigError
 from flow_core.models import MLPVelocity
 from flow_core.objectives import ConditionalFlowMatching, WeightedConditionalFlowMatching
-from flow_core.objectives.wcfm import gibbs_weights
+from flow_core.objectives.wcfm import DEFAULT_LAM_REL, gibbs_weights, mean_pairwise_cost
 
 
 class Zero(nn.Module):
@@ -17,7 +17,7 @@ def test_weights_are_a_normalised_gibbs_kernel():
     torch.manual_seed(0)
     x0, x1 = torch.randn(64, 3), torch.randn(64, 3)
     lam = 2.0
-    w = gibbs_weights(x0, x1, lam)
+    w = gibbs_weights(x0, x1, lam=lam)
     assert w.shape == (64,)
     assert w.mean().item() == pytest.approx(1.0, rel=1e-6)
     raw = torch.exp(-(x1 - x0).square().sum(dim=1) / lam)
@@ -27,7 +27,7 @@ def test_weights_are_a_normalised_gibbs_kernel():
 def test_weights_do_not_underflow():
     # exp(−c/λ) underflows to 0 for every pair here; the normalised weights stay finite.
     x0, x1 = torch.zeros(4, 2), torch.tensor([[30.0, 0.0], [31.0, 0.0], [32.0, 0.0], [40.0, 0.0]])
-    w = gibbs_weights(x0, x1, 0.5)
+    w = gibbs_weights(x0, x1, lam=0.5)
     assert bool(torch.isfinite(w).all()) and w.sum().item() == pytest.approx(4.0)
     assert w[0].item() == pytest.approx(4.0, rel=1e-6)  # the cheapest pair takes all the weight
 
@@ -84,4 +84,64 @@ def test_loss_falls():
 def test_config_errors():
     with pytest.raises(ConfigError, match="lam must be > 0"):
         WeightedConditionalFlowMatching(lam=0.0)
+    with pytest.raises(ConfigError, match="lam_rel must be > 0"):
+        WeightedConditionalFlowMatching(lam_rel=-1.0)
+    with pytest.raises(ConfigError, match="not both"):
+        WeightedConditionalFlowMatching(lam=1.0, lam_rel=1.0)
+    with pytest.raises(ValueError, match="exactly one"):
+        gibbs_weights(torch.zeros(2, 1), torch.ones(2, 1))
     assert WeightedConditionalFlowMatching.model_kind == "velocity"
+
+
+def test_mean_pairwise_cost_is_the_mean_of_the_cost_matrix():
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(17, 2, 3), torch.randn(17, 2, 3) + 0.5
+    full = torch.cdist(x0.flatten(1).double(), x1.flatten(1).double()).square().mean()
+    assert mean_pairwise_cost(x0, x1).item() == pytest.approx(full.item(), rel=1e-5)
+
+
+def test_relative_temperature_is_the_mean_cost_times_lam_rel():
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(64, 5), torch.randn(64, 5) * 2
+    eps = 0.3 * mean_pairwise_cost(x0, x1).item()
+    torch.testing.assert_close(gibbs_weights(x0, x1, lam_rel=0.3), gibbs_weights(x0, x1, lam=eps))
+
+
+def test_relative_weights_are_invariant_to_scaling_the_data():
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(128, 16), torch.randn(128, 16) + 1.0
+    w = gibbs_weights(x0, x1, lam_rel=0.2)
+    for scale in (1e-3, 7.0, 1e3):
+        torch.testing.assert_close(gibbs_weights(scale * x0, scale * x1, lam_rel=0.2), w)
+    # the absolute form is not scale-free
+    assert not torch.allclose(
+        gibbs_weights(7 * x0, 7 * x1, lam=1.0), gibbs_weights(x0, x1, lam=1.0)
+    )
+
+
+def test_large_lam_rel_gives_uniform_weights_and_independent_cfm():
+    torch.manual_seed(0)
+    x0, x1 = torch.randn(64, 8), torch.randn(64, 8) + 3.0
+    torch.testing.assert_close(gibbs_weights(x0, x1, lam_rel=1e9), torch.ones(64))
+    model = MLPVelocity(dim=8, hidden=16, depth=1)
+    torch.manual_seed(3)
+    weighted, metrics = WeightedConditionalFlowMatching(lam_rel=1e9)(model, {"x1": x1})
+    torch.manual_seed(3)
+    plain, _ = ConditionalFlowMatching()(model, {"x1": x1})
+    torch.testing.assert_close(weighted, plain)
+    assert metrics["ess"] == pytest.approx(1.0, abs=1e-6)
+
+
+def test_relative_default_keeps_the_effective_sample_size_across_dimension():
+    # A fixed λ collapses onto a few pairs as the cost grows with d; λ_rel does not.
+    generator = torch.Generator().manual_seed(0)
+    ess_abs, ess_rel = [], []
+    for dim in (2, 16, 64):
+        x0 = torch.randn(256, dim, generator=generator)
+        x1 = torch.rand(256, dim, generator=generator) * 2 - 1
+        ess_abs.append(1 / gibbs_weights(x0, x1, lam=1.0).square().mean().item())
+        ess_rel.append(1 / gibbs_weights(x0, x1, lam_rel=DEFAULT_LAM_REL).square().mean().item())
+    assert ess_abs[-1] < 0.05
+    assert min(ess_rel) > 0.3
+    assert WeightedConditionalFlowMatching().lam_rel == DEFAULT_LAM_REL
+    assert WeightedConditionalFlowMatching().lam is None
