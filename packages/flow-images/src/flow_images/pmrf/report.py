@@ -10,6 +10,7 @@ image: degraded, restorer, posterior sample, PMRF and reference rows.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -24,11 +25,30 @@ if TYPE_CHECKING:
     from flow_images.data import ImageData
     from flow_images.pmrf.degradations import Degradation
 
-__all__ = ["evaluate_restoration", "feature_net_for", "restorations", "save_restorations"]
+__all__ = [
+    "RestorationStages",
+    "evaluate_restoration",
+    "feature_net_for",
+    "restorations",
+    "save_restorations",
+]
 
 _EVAL_SEED = 7_919
 _SHOWN = 10
 _CHUNK = 256
+
+
+@dataclass(frozen=True)
+class RestorationStages:
+    """The data, degradation and trained (or, in eval/sample, loaded) estimators of a run."""
+
+    train_data: ImageData
+    test_data: ImageData
+    degrade: Degradation
+    sampler: Any
+    restorer: nn.Module
+    flow: nn.Module
+    posterior: nn.Module | None
 
 
 def feature_net_for(shape: tuple[int, ...]) -> str | None:
@@ -48,20 +68,14 @@ def _chunked(fn: Any, *inputs: Tensor) -> Tensor:
 
 
 def restorations(
-    ctx: RunContext,
-    config: Any,
-    degrade: Degradation,
-    sampler: Any,
-    restorer: nn.Module,
-    flow: nn.Module,
-    posterior: nn.Module | None,
-    clean: Tensor,
+    ctx: RunContext, config: Any, stages: RestorationStages, clean: Tensor
 ) -> dict[str, Tensor]:
-    """The degraded test images and each estimator's restoration of them, clamped to [−1, 1]."""
+    """The degraded ``clean`` images and each estimator's restoration, clamped to [−1, 1]."""
+    degrade, sampler, posterior = stages.degrade, stages.sampler, stages.posterior
     generator = torch.Generator().manual_seed(_EVAL_SEED + ctx.seed)
     degraded, observation = degrade(clean, generator)
     device = ctx.device
-    restorer, flow = restorer.to(device).eval(), flow.to(device).eval()
+    restorer, flow = stages.restorer.to(device).eval(), stages.flow.to(device).eval()
     obs = observation.to(device)
     out = {"degraded": degraded, "restorer": _chunked(restorer, obs)}
     source = pmrf_source(restorer, observation, config.source_noise, generator)
@@ -76,27 +90,19 @@ def restorations(
 
 
 def evaluate_restoration(
-    ctx: RunContext,
-    config: Any,
-    degrade: Degradation,
-    sampler: Any,
-    restorer: nn.Module,
-    flow: nn.Module,
-    posterior: nn.Module | None,
-    train_data: ImageData,
-    test_data: ImageData,
+    ctx: RunContext, config: Any, stages: RestorationStages
 ) -> dict[str, float]:
     """Restore ``config.eval_samples`` test images with each estimator, measure and report."""
     from flow_images.features import load_feature_net
 
-    clean = test_data.images[: config.eval_samples]
-    images = restorations(ctx, config, degrade, sampler, restorer, flow, posterior, clean)
+    clean = stages.test_data.images[: config.eval_samples]
+    images = restorations(ctx, config, stages, clean)
     net_name = feature_net_for(tuple(clean.shape[1:]))
     evaluator = None
     if net_name is not None and len(clean) > 3:
         net = load_feature_net(net_name)
-        evaluator = ImageEvaluator(net, clean, train_data.images, floor_size=len(clean))
-    metrics: dict[str, float] = {"nfe": float(sampler.nfe)}
+        evaluator = ImageEvaluator(net, clean, stages.train_data.images, floor_size=len(clean))
+    metrics: dict[str, float] = {"nfe": float(stages.sampler.nfe)}
     rows: list[dict[str, Any]] = []
     for name, restored in images.items():
         key = name.split()[0].lower()

@@ -45,7 +45,12 @@ from flow_images.pmrf import (
     RestorerMSE,
     read_mask,
 )
-from flow_images.pmrf.report import evaluate_restoration, restorations, save_restorations
+from flow_images.pmrf.report import (
+    RestorationStages,
+    evaluate_restoration,
+    restorations,
+    save_restorations,
+)
 from flow_images.pmrf.stages import flow_batches, posterior_batches, restorer_batches
 
 if TYPE_CHECKING:
@@ -113,18 +118,7 @@ class Restore:
     Config: ClassVar[type[RestoreConfig]] = RestoreConfig
 
     def run(self, config: RestoreConfig, ctx: RunContext) -> dict[str, float]:
-        stages = _train_stages(config, ctx)
-        return evaluate_restoration(
-            ctx,
-            config,
-            stages.degrade,
-            stages.sampler,
-            stages.restorer,
-            stages.flow,
-            stages.posterior,
-            stages.train_data,
-            stages.test_data,
-        )
+        return evaluate_restoration(ctx, config, _train_stages(config, ctx))
 
     def evaluate(self, config: RestoreConfig, ctx: RunContext) -> dict[str, float]:
         """``flow eval``: the stages load their checkpoints, then the test split is measured."""
@@ -149,16 +143,7 @@ class Restore:
         if count > len(pool):
             raise ConfigError(f"--count {count}: {where} holds only {len(pool)} image(s)")
         clean = pool[:count]
-        images = restorations(
-            ctx,
-            config,
-            stages.degrade,
-            stages.sampler,
-            stages.restorer,
-            stages.flow,
-            stages.posterior,
-            clean,
-        )
+        images = restorations(ctx, config, stages, clean)
         save_restorations(ctx, images, clean)
         ctx.report.add_text(
             f"{count} images of {where}, degraded by **{config.degradation}** and restored"
@@ -169,20 +154,7 @@ class Restore:
         return {"clean": clean, "degraded": images["degraded"], **restored}
 
 
-@dataclass(frozen=True)
-class _Stages:
-    """The data, degradation and trained (or, in eval/sample, loaded) estimators of a run."""
-
-    train_data: ImageData
-    test_data: ImageData
-    degrade: Degradation
-    sampler: Any
-    restorer: nn.Module
-    flow: nn.Module
-    posterior: nn.Module | None
-
-
-def _train_stages(config: RestoreConfig, ctx: RunContext) -> _Stages:
+def _train_stages(config: RestoreConfig, ctx: RunContext) -> RestorationStages:
     """Train the restorer, PMRF's flow and the posterior-sampling flow (module docstring)."""
     train_data, test_data = _datasets(config)
     degrade = _degradation(config, train_data)
@@ -219,7 +191,7 @@ def _train_stages(config: RestoreConfig, ctx: RunContext) -> _Stages:
         posterior = train(
             ctx, conditioned, objective, batches, config.train, stage="posterior"
         ).eval_model
-    return _Stages(train_data, test_data, degrade, sampler, mmse, flow, posterior)
+    return RestorationStages(train_data, test_data, degrade, sampler, mmse, flow, posterior)
 
 
 def _datasets(config: RestoreConfig) -> tuple[ImageData, ImageData]:
