@@ -18,6 +18,7 @@ TINY = {
     "nfe_sweep": "(1, 4)",
     "checkpoint_every": 0,
     "log_every": 2,
+    "choose": "false",  # the configured sampler; the choice has its own tests
 }
 
 
@@ -188,6 +189,10 @@ def test_no_guidance_sweep_where_guidance_does_not_apply(tmp_path, options):
 
 
 def test_config_checks():
+    with pytest.raises(ConfigError, match="choose=true .* validation_fraction=0"):
+        GenerationConfig(validation_fraction=0.0)
+    with pytest.raises(ConfigError, match="validation_fraction must be in"):
+        GenerationConfig(validation_fraction=1.0)
     with pytest.raises(ConfigError, match="nfe_sweep"):
         GenerationConfig(nfe_sweep=(0,))
     with pytest.raises(ConfigError, match="guidance_sweep"):

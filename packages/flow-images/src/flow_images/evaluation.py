@@ -1,5 +1,7 @@
 """Evaluation and report of a trained image flow: metrics, the NFE sweep, grids and curves.
 
+When the run holds a validation part out and ``choose`` is set, the guidance weight and sampler
+are first chosen on it (:mod:`flow_images.choice`); the headline metrics measure that choice.
 Samples are always compared with the *held-out test split*, never with the training images.
 The Fréchet distance (FD) is computed in the shipped feature network's space; the same
 distance between as many *training* images as there are samples (all of them if fewer) and
@@ -18,6 +20,7 @@ import torch
 from torch import Tensor, nn
 
 from flow_core.samplers import ClassifierFreeGuidance
+from flow_images.choice import CONFIGURED, Candidate, Choice, choose_on_validation
 from flow_images.figures import save_guidance_curve, save_image_grid, save_quality_curves
 from flow_images.metrics import ImageEvaluator
 
@@ -26,7 +29,7 @@ if TYPE_CHECKING:
     from flow_images.data import ImageData
     from flow_images.features import FeatureNet
 
-__all__ = ["evaluate_generation", "sweep_specs", "with_guidance"]
+__all__ = ["evaluate_generation", "guidance_candidates", "sweep_specs", "with_guidance"]
 
 _EVAL_SEED = 104_729
 
@@ -78,6 +81,16 @@ def with_guidance(model: nn.Module, weight: float, num_classes: int) -> nn.Modul
     return ClassifierFreeGuidance(model, guidance_weight=weight, null_cond=num_classes)
 
 
+def guidance_candidates(config: Any, conditional: bool) -> list[float | None]:
+    """The guidance weights to choose from: the configured one first, then the sweep's
+    (``[None]``, the model as it is, when it is not a class-conditional velocity field)."""
+    if not conditional:
+        return [None]
+    weights = [float(config.guidance_weight)]
+    weights += [float(w) for w in config.guidance_sweep if float(w) not in weights]
+    return list(weights)
+
+
 def evaluate_generation(
     ctx: RunContext,
     config: Any,
@@ -90,32 +103,50 @@ def evaluate_generation(
     extra: dict[str, float],
     guidance_distilled: bool = False,
     conditional_model: nn.Module | None = None,
+    validation_data: ImageData | None = None,
 ) -> dict[str, float]:
-    """Sample ``config.eval_samples`` images, measure them, sweep NFE and write the report.
+    """Choose on validation, sample ``config.eval_samples`` images, measure, sweep, report.
 
+    ``model`` is sampled with ``sampler`` unless ``validation_data`` is given and
+    ``config.choose`` is set: then the guidance weight and sampler are chosen on it
+    (:mod:`flow_images.choice`) and the choice is what the headline metrics measure.
     ``guidance_distilled``: ``model`` learned from a guided teacher and is sampled unguided
     (BOSS, reflow); the report says so. ``conditional_model``: the class-conditional velocity
-    field behind ``model``, sampled with ``sampler`` at each weight of
-    ``config.guidance_sweep`` (metrics ``fd_guidance_w<w>`` and ``accuracy_guidance_w<w>``).
+    field behind ``model``, guided at each weight of ``config.guidance_sweep`` (metrics
+    ``fd_guidance_w<w>`` and ``accuracy_guidance_w<w>``) and a candidate of the choice.
     """
     n = config.eval_samples
-    evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images, floor_size=n)
     shape = tuple(test_data.images.shape[1:])
-    x0 = torch.randn((n, *shape), generator=torch.Generator().manual_seed(_EVAL_SEED + ctx.seed))
     labels = _labels(n, train_data.num_classes)
+    choice = None
+    if validation_data is not None and config.choose:
+        choice = _choose(
+            ctx, config, kind, model, sampler, conditional_model, validation_data, feature_net
+        )
+        model, sampler = _build(
+            ctx, choice.chosen, model, sampler, conditional_model, train_data.num_classes
+        )
+    evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images, floor_size=n)
+    x0 = torch.randn((n, *shape), generator=torch.Generator().manual_seed(_EVAL_SEED + ctx.seed))
     model = model.to(ctx.device).eval()
     samples, seconds = _sample(model, sampler, x0, labels, ctx.device)
     metrics = {k: float(v) for k, v in evaluator.evaluate(samples, labels).items()}
     metrics["fd_floor"] = float(evaluator.floor) if evaluator.floor is not None else float("nan")
     metrics["nfe"] = float(sampler.nfe)
     metrics["seconds_per_1000_samples"] = 1000 * seconds / n
+    if choice is not None:
+        metrics["validation_fd"] = choice.best.fd
+        if choice.chosen.guidance_weight is not None:
+            metrics["chosen_guidance_weight"] = choice.chosen.guidance_weight
     metrics.update(extra)
+    rows: list[dict[str, Any]] = []
     curves: dict[str, list[tuple[float, float]]] = {}
     accuracy_curves: dict[str, list[tuple[float, float]]] = {}
     from flow_images.flowturbo.model import FlowTurboModel
 
     turbo = isinstance(model, FlowTurboModel)
     specs = sweep_specs(kind, tuple(config.nfe_sweep), turbo)
+    chosen_spec = None if choice is None else (choice.chosen.sampler, choice.chosen.options)
     bar = ctx.progress(len(specs), "NFE sweep")
     for name, options in specs:
         swept = ctx.build("sampler", name, **options)
@@ -123,8 +154,12 @@ def evaluate_generation(
         result = evaluator.evaluate(points, labels)
         label = "dopri5 (adaptive)" if name == "dopri5" else name
         curves.setdefault(label, []).append((float(swept.nfe), result["fd"]))
+        row: dict[str, Any] = {"sampler": label, "NFE": swept.nfe, "FD": result["fd"]}
         if "accuracy" in result:
             accuracy_curves.setdefault(label, []).append((float(swept.nfe), result["accuracy"]))
+            row["accuracy"] = result["accuracy"]
+        row["chosen"] = "**chosen**" if (name, options) == chosen_spec else ""
+        rows.append(row)
         key = f"{name}_nfe{swept.nfe}"
         metrics[f"fd_{key}"] = result["fd"]
         metrics[f"seconds_per_1000_{key}"] = 1000 * spent / n
@@ -132,6 +167,12 @@ def evaluate_generation(
             metrics[f"accuracy_{key}"] = result["accuracy"]
         bar.update(1)
     bar.close()
+    if rows and not any(row["chosen"] for row in rows):
+        headline = {"sampler": f"{type(sampler).__name__.lower()} (the run's)", "NFE": sampler.nfe}
+        headline |= {"FD": metrics["fd"]} | (
+            {"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {}
+        )
+        rows.insert(0, headline | {"chosen": "**chosen**" if choice else "headline"})
     guidance_points: list[tuple[float, float, float]] = []
     if conditional_model is not None and train_data.num_classes:
         for weight in config.guidance_sweep:
@@ -141,7 +182,11 @@ def evaluate_generation(
             metrics[f"fd_guidance_w{weight:g}"] = result["fd"]
             metrics[f"accuracy_guidance_w{weight:g}"] = result["accuracy"]
             guidance_points.append((weight, result["fd"], result["accuracy"]))
+    swept_fds = [row["FD"] for row in rows] + [fd for _, fd, _ in guidance_points]
+    metrics["fd_best_in_sweep"] = min([metrics["fd"], *swept_fds])
     if ctx.is_main:
+        if choice is not None:
+            choice.save(ctx.out_dir)
         floor_images = min(n, len(train_data.images))
         _report(
             ctx,
@@ -154,8 +199,80 @@ def evaluate_generation(
             curves,
             accuracy_curves,
             guidance_points,
+            rows,
+            choice,
         )
     return metrics
+
+
+def _choose(
+    ctx: RunContext,
+    config: Any,
+    kind: str,
+    model: nn.Module,
+    sampler: Any,
+    conditional_model: nn.Module | None,
+    validation: ImageData,
+    feature_net: FeatureNet,
+) -> Choice:
+    """Every (guidance weight, sampler) candidate scored on ``validation``."""
+    from flow_images.flowturbo.model import FlowTurboModel
+
+    turbo = isinstance(model, FlowTurboModel)
+    specs = [(CONFIGURED, {}), *sweep_specs(kind, tuple(config.nfe_sweep), turbo)]
+    weights = guidance_candidates(config, conditional_model is not None)
+    candidates = [Candidate(name, options, w) for w in weights for name, options in specs]
+    evaluator = ImageEvaluator(feature_net, validation.images)
+    labels = _labels(config.eval_samples, validation.num_classes)
+    return choose_on_validation(
+        ctx,
+        candidates,
+        lambda c: _build(ctx, c, model, sampler, conditional_model, validation.num_classes),
+        evaluator,
+        tuple(validation.images.shape[1:]),
+        config.eval_samples,
+        labels,
+    )
+
+
+def _build(
+    ctx: RunContext,
+    candidate: Candidate,
+    model: nn.Module,
+    sampler: Any,
+    conditional_model: nn.Module | None,
+    classes: int,
+) -> tuple[nn.Module, Any]:
+    """A candidate's (model, sampler): ``model`` guided at its weight, its sampler built."""
+    if candidate.guidance_weight is not None and conditional_model is not None:
+        model = with_guidance(conditional_model, candidate.guidance_weight, classes)
+    if candidate.sampler != CONFIGURED:
+        sampler = ctx.build("sampler", candidate.sampler, **candidate.options)
+    return model, sampler
+
+
+def _report_choice(ctx: RunContext, choice: Choice) -> None:
+    best = choice.best
+    weight = best.candidate.guidance_weight
+    guided = "" if weight is None else f" with guidance weight w = {weight:g}"
+    ctx.report.add_text(
+        f"**Chosen on the validation split:** {best.label}{guided} (validation FD"
+        f" {best.fd:.4g}). The validation split is {choice.validation_images} images held out"
+        " of the training split (never trained on); every candidate below sampled the same"
+        " noise, at no more NFE than the configured sampler, and the lowest FD to the"
+        " validation images was chosen. The test split was not used to choose."
+    )
+    table = []
+    for score in choice.scores:
+        row: dict[str, Any] = {"sampler": score.label}
+        if score.candidate.guidance_weight is not None:
+            row["w"] = score.candidate.guidance_weight
+        row["validation FD"] = score.fd
+        if score.accuracy is not None:
+            row["validation accuracy"] = score.accuracy
+        row["chosen"] = "**chosen**" if score.candidate == choice.chosen else ""
+        table.append(row)
+    ctx.report.add_table("Candidates on the validation split", table)
 
 
 def _report(
@@ -169,6 +286,8 @@ def _report(
     curves: dict[str, list[tuple[float, float]]],
     accuracy_curves: dict[str, list[tuple[float, float]]],
     guidance_points: list[tuple[float, float, float]],
+    rows: list[dict[str, Any]],
+    choice: Choice | None,
 ) -> None:
     stages = ""
     if config.reflow_rounds:
@@ -178,9 +297,19 @@ def _report(
             f" (learned from the teacher guided with w = {config.guidance_weight:g}; the"
             " student is sampled without guidance)"
         )
+    sampled = (
+        f"sampler **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE)"
+        if choice is None
+        else f"sampled as chosen on the validation split, **{choice.best.label}**"
+        + (
+            ""
+            if "chosen_guidance_weight" not in metrics
+            else f" with guidance w = {metrics['chosen_guidance_weight']:g}"
+        )
+    )
     ctx.report.add_text(
-        f"Dataset **{test_data.name}**, objective **{config.objective}**{stages}, sampler"
-        f" **{config.sampler or 'default'}** ({metrics['nfe']:.0f} NFE), {config.train.steps}"
+        f"Dataset **{test_data.name}**, objective **{config.objective}**{stages}, {sampled},"
+        f" {config.train.steps}"
         f" training steps of batch {config.train.batch_size}. {config.eval_samples} samples"
         " are compared with"
         f" the {test_data.images.shape[0]} held-out test images in the shipped feature"
@@ -193,6 +322,8 @@ def _report(
         if k in metrics
     }
     ctx.report.add_table("Sample quality against the held-out test split", [row])
+    if choice is not None:
+        _report_choice(ctx, choice)
     ctx.report.add_table(
         "Time (this machine; seconds)",
         [
@@ -218,19 +349,25 @@ def _report(
     if curves:
         path = ctx.report.add_figure("fd_vs_nfe.png", "Fréchet distance against NFE")
         save_quality_curves(path, curves, "Fréchet distance (feature net)", metrics["fd_floor"])
-        table = [
-            {"sampler": name, "NFE": nfe, "FD": fd}
-            for name, points in curves.items()
-            for nfe, fd in points
-        ]
-        ctx.report.add_table("Quality against NFE (same noise for every sampler)", table)
+    if rows:
+        ctx.report.add_table(
+            "Quality against NFE on the test split (same noise for every sampler"
+            + (
+                ""
+                if "chosen_guidance_weight" not in metrics
+                else f", guidance w = {metrics['chosen_guidance_weight']:g}"
+            )
+            + "; the headline row marked)",
+            rows,
+        )
     if accuracy_curves:
         path = ctx.report.add_figure("accuracy_vs_nfe.png", "class accuracy against NFE")
         save_quality_curves(path, accuracy_curves, "class accuracy of samples", log_y=False)
     if guidance_points:
         caption = (
-            f"FD and class accuracy against the guidance weight w ({metrics['nfe']:.0f}-NFE "
-            "default sampler, same noise): guidance trades distribution fidelity for accuracy"
+            f"FD and class accuracy against the guidance weight w (the headline"
+            f" {metrics['nfe']:.0f}-NFE sampler, same noise): guidance trades distribution"
+            " fidelity for accuracy"
         )
         path = ctx.report.add_figure("guidance.png", caption)
         save_guidance_curve(path, guidance_points, metrics["fd_floor"])

@@ -1,11 +1,13 @@
 """``images.digits``: class-conditional generation of scikit-learn's 8×8 handwritten digits.
 
 The data are the 1,797 digits that ship with scikit-learn (10 classes, 16 grey levels,
-scaled to [−1, 1]), split once into fixed train and test sets. By default a small U-Net is
-trained with conditional flow matching (10% of labels dropped to the null label), sampled
-with classifier-free guidance, and measured against the held-out test digits: Fréchet distance
-and class accuracy in the shipped digit classifier's feature space, precision and recall,
-a sample grid (one class per column) and the quality-against-NFE curves. See
+scaled to [−1, 1]), split once into fixed train and test sets; 20% of the training digits are
+held out as a validation part. By default a small U-Net is trained on the rest with
+conditional flow matching (10% of labels dropped to the null label), its classifier-free
+guidance weight and sampler are chosen on the validation digits (:mod:`flow_images.choice`),
+and the choice is measured against the held-out test digits: Fréchet distance and class
+accuracy in the shipped digit classifier's feature space, precision and recall, a sample grid
+(one class per column) and the quality-against-NFE curves. See
 :mod:`flow_images.tasks.generation` for the stages every objective and sampler selects.
 """
 

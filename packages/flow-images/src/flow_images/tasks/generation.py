@@ -1,8 +1,11 @@
 """The image-generation task both ``images.digits`` and ``images.patches`` are made of.
 
-A flow is trained on the train split with any registered objective (default: conditional
-flow matching on the linear path x_t = (1 − t)·x0 + t·x1, target x1 − x0), sampled with any
-registered sampler, and measured on the held-out test split by :mod:`flow_images.evaluation`
+A flow is trained on the train split less a validation part
+(:mod:`flow_images.data.validation`) with any registered objective (default: conditional flow
+matching on the linear path x_t = (1 − t)·x0 + t·x1, target x1 − x0), sampled with any
+registered sampler, or with the guidance weight and sampler chosen on the validation part
+(:mod:`flow_images.choice`), and measured on the held-out test split by
+:mod:`flow_images.evaluation`
 (Fréchet distance in a shipped feature network's space, precision and recall, and the class
 accuracy of class-conditional samples). The stages follow the objective:
 
@@ -45,7 +48,9 @@ from flow_core.recipes import (
     train_generative,
 )
 from flow_core.training import TrainSettings, training
+from flow_images.choice import CONFIGURED, read_choice
 from flow_images.data import ImageData
+from flow_images.data.validation import hold_out_validation
 from flow_images.evaluation import evaluate_generation, with_guidance
 from flow_images.features import load_feature_net
 from flow_images.figures import save_image_grid
@@ -90,6 +95,13 @@ class GenerationConfig(GenerativeConfig):
     ``nfe_sweep`` lists the NFE budgets of the quality-against-NFE plot and
     ``guidance_sweep`` the guidance weights of the quality-against-guidance plot (a
     class-conditional velocity model sampled with guidance; empty: no sweep).
+
+    ``validation_fraction`` of the training split is held out (never trained on) and, with
+    ``choose`` (the default), the guidance weight (``guidance_weight`` or one of
+    ``guidance_sweep``) and the sampler (the configured one or one of the NFE sweep's, at no
+    more NFE than the configured one) are chosen on it by Fréchet distance
+    (:mod:`flow_images.choice`); ``choose=false`` samples exactly the configured sampler and
+    guidance weight.
     """
 
     guidance_weight: float = 0.0
@@ -104,6 +116,8 @@ class GenerationConfig(GenerativeConfig):
     refiner_width: int = setting(16, when=used_if("sampler=flowturbo", _turbo))
     nfe_sweep: tuple[int, ...] = (1, 2, 4, 8, 16)
     guidance_sweep: tuple[float, ...] = ()
+    validation_fraction: float = 0.2
+    choose: bool = True
     train: TrainSettings = training(
         steps=3000, batch_size=128, lr=2e-3, ema_decay=0.999, log_every=100
     )
@@ -122,6 +136,17 @@ class GenerationConfig(GenerativeConfig):
         if any(not 0.0 <= w < float("inf") for w in self.guidance_sweep):
             raise ConfigError(
                 f"guidance_sweep entries must be finite and >= 0, got {self.guidance_sweep}"
+            )
+        if not 0.0 <= self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"validation_fraction must be in [0, 1), got {self.validation_fraction}"
+            )
+        if self.choose and self.validation_fraction == 0:
+            raise ConfigError(
+                "choose=true picks the guidance weight and sampler on a validation part of the"
+                " training split, and validation_fraction=0 holds none out: set choose=false"
+                " to sample the configured sampler and guidance_weight, or"
+                " validation_fraction > 0"
             )
         if not 0.0 <= self.cond_dropout < 1.0:
             raise ConfigError(f"cond_dropout must be in [0, 1), got {self.cond_dropout}")
@@ -160,8 +185,7 @@ class ImageGeneration:
         return chosen
 
     def run(self, config: GenerationConfig, ctx: RunContext) -> dict[str, float]:
-        train_data, test_data = self.datasets(config)
-        self._check_sizes(train_data, test_data)
+        train_data, validation, test_data = self._splits(config)
         started = time.perf_counter()
         trained = self._train(config, ctx, train_data)
         train_seconds = time.perf_counter() - started
@@ -183,6 +207,7 @@ class ImageGeneration:
             {"train_loss": trained.loss, "train_seconds": train_seconds},
             guidance_distilled=distilled,
             conditional_model=model if sweepable else None,
+            validation_data=validation,
         )
 
     def evaluate(self, config: GenerationConfig, ctx: RunContext) -> dict[str, float]:
@@ -192,21 +217,48 @@ class ImageGeneration:
     def sample(self, config: GenerationConfig, ctx: RunContext, count: int) -> dict[str, Tensor]:
         """``flow sample``: ``count`` images in [-1, 1] (NCHW) and, for a class-conditional
         model, their labels (balanced, 0, 1, …), with a grid of them in the report."""
-        train_data, _ = self.datasets(config)
+        train_data, _, _ = self._splits(config)
         trained = self._train(config, ctx, train_data)
         shape = tuple(train_data.images.shape[1:])
         generator = torch.Generator().manual_seed(_SAMPLE_SEED + ctx.seed)
         x0 = torch.randn((count, *shape), generator=generator)
         labels = _labels(count, train_data.num_classes)
-        model = self._final(config, trained, train_data).to(ctx.device).eval()
+        model, sampler, how = self._sampling(config, ctx, trained, train_data)
+        model = model.to(ctx.device).eval()
         with torch.no_grad():
             cond = None if labels is None else labels.to(ctx.device)
-            images = trained.sampler.sample(model, x0.to(ctx.device), cond).cpu()
+            images = sampler.sample(model, x0.to(ctx.device), cond).cpu()
         columns = train_data.num_classes or 8
         path = ctx.report.add_figure("samples.png", f"{count} samples, one class per column")
         save_image_grid(path, images[: columns * columns], columns, 4 if shape[-1] <= 16 else 2)
-        ctx.report.add_text(f"{count} samples ({trained.sampler.nfe} NFE per sample).")
+        ctx.report.add_text(f"{count} samples ({sampler.nfe} NFE per sample; {how}).")
         return {"images": images} if labels is None else {"images": images, "labels": labels}
+
+    def _splits(self, config: GenerationConfig) -> tuple[ImageData, ImageData | None, ImageData]:
+        """(fit, validation, test): the training split less its validation part, checked."""
+        train, test = self.datasets(config)
+        validation = None
+        if config.validation_fraction > 0:
+            train, validation = hold_out_validation(train, config.validation_fraction)
+        self._check_sizes(train, test, validation)
+        return train, validation, test
+
+    def _sampling(
+        self, config: GenerationConfig, ctx: RunContext, trained: TrainedFlow, data: ImageData
+    ) -> tuple[nn.Module, Any, str]:
+        """The (model, sampler) ``flow sample`` uses: the run's choice when it made one."""
+        chosen = read_choice(ctx.run_dir or ctx.out_dir) if config.choose else None
+        final = self._final(config, trained, data)
+        if chosen is None:
+            return final, trained.sampler, "the configured sampler"
+        model = final
+        if chosen.guidance_weight is not None and data.num_classes:
+            model = with_guidance(trained.model, chosen.guidance_weight, data.num_classes)
+        sampler = trained.sampler
+        if chosen.sampler != CONFIGURED:
+            sampler = ctx.build("sampler", chosen.sampler, **chosen.options)
+        weight = "" if chosen.guidance_weight is None else f", w = {chosen.guidance_weight:g}"
+        return model, sampler, f"as chosen on the validation split: {chosen.sampler}{weight}"
 
     def _train(self, config: GenerationConfig, ctx: RunContext, data: ImageData) -> TrainedFlow:
         batches = _batches(data, config.train.batch_size)
@@ -245,9 +297,12 @@ class ImageGeneration:
     # -- building blocks ------------------------------------------------------------------
 
     @staticmethod
-    def _check_sizes(train: ImageData, test: ImageData) -> None:
-        """Both splits large enough for the metrics, before anything trains."""
-        for split, data in (("training", train), ("test", test)):
+    def _check_sizes(train: ImageData, test: ImageData, validation: ImageData | None) -> None:
+        """The splits large enough for the metrics, before anything trains."""
+        splits = [("training", train), ("test", test)]
+        if validation is not None:
+            splits.append(("validation", validation))
+        for split, data in splits:
             if data.images.shape[0] < MIN_EVAL_IMAGES:
                 raise ConfigError(
                     f"the {split} split of {data.name} holds {data.images.shape[0]} image(s);"

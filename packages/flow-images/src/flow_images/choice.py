@@ -1,0 +1,175 @@
+"""Choosing the guidance weight and the sampler on the validation split, never on the test split.
+
+An image run holds a validation part out of its training split
+(:func:`flow_images.data.validation.hold_out_validation`) and trains on the rest. After
+training, every candidate pair of a guidance weight (the task's ``guidance_sweep`` and its
+``guidance_weight``, for a class-conditional velocity model; otherwise the model as it is) and
+a sampler (the configured one and the NFE sweep's, :func:`flow_images.evaluation.sweep_specs`)
+samples the same noise, and the Fréchet distance of those samples to the validation images in
+the shipped feature network's space scores it. The pair with the lowest distance is chosen;
+the test split is then used once, to report the chosen pair (and the sweeps, for reference).
+
+The NFE budget is the configured sampler's: a candidate that costs more function evaluations
+per sample than the configured sampler is not considered. An adaptive candidate (``dopri5``,
+whose cost is only known once it has run) is considered only when the configured sampler is
+adaptive too, and then the budget is what that one used on the validation noise. So
+``sample_steps=1`` still asks for a one-step model, and the choice says which one-step
+configuration is best.
+
+The choice is written to ``choice.json`` in the run folder, where ``flow sample`` reads it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from flow_core.runner import RunContext
+    from flow_images.metrics import ImageEvaluator
+
+__all__ = [
+    "CHOICE_FILE",
+    "CONFIGURED",
+    "Candidate",
+    "Choice",
+    "choose_on_validation",
+    "read_choice",
+]
+
+CHOICE_FILE = "choice.json"
+CONFIGURED = "configured"
+"""The sampler name of the candidate that is the run's configured sampler."""
+_VALIDATION_NOISE_SEED = 15_485_863
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """One (guidance weight, sampler) pair.
+
+    Attributes:
+        sampler: a registered sampler name, or :data:`CONFIGURED` for the run's own sampler.
+        options: the sampler's options (empty for :data:`CONFIGURED`).
+        guidance_weight: classifier-free guidance weight, or ``None`` when the model is
+            sampled as it is (unconditional, average-velocity, or distilled from a guided
+            teacher).
+    """
+
+    sampler: str
+    options: dict[str, Any] = field(default_factory=dict)
+    guidance_weight: float | None = None
+
+
+@dataclass(frozen=True)
+class Score:
+    """A candidate's validation result: ``nfe`` per sample, ``fd`` and class ``accuracy``."""
+
+    candidate: Candidate
+    label: str
+    nfe: int
+    fd: float
+    accuracy: float | None
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The chosen candidate and the scores of every candidate considered."""
+
+    chosen: Candidate
+    scores: tuple[Score, ...]
+    validation_images: int
+
+    @property
+    def best(self) -> Score:
+        return next(s for s in self.scores if s.candidate == self.chosen)
+
+    def save(self, folder: Path) -> Path:
+        """Write ``choice.json`` (the chosen candidate and every score) to ``folder``."""
+        path = folder / CHOICE_FILE
+        record = {
+            "chosen": asdict(self.chosen),
+            "validation_images": self.validation_images,
+            "scores": [
+                {**asdict(s.candidate), "label": s.label, "nfe": s.nfe, "fd": s.fd}
+                | ({} if s.accuracy is None else {"accuracy": s.accuracy})
+                for s in self.scores
+            ],
+        }
+        path.write_text(json.dumps(record, indent=2) + "\n")
+        return path
+
+
+def read_choice(folder: Path) -> Candidate | None:
+    """The candidate chosen by the run in ``folder`` (``None`` when it chose nothing)."""
+    path = folder / CHOICE_FILE
+    if not path.is_file():
+        return None
+    chosen = json.loads(path.read_text())["chosen"]
+    weight = chosen.get("guidance_weight")
+    return Candidate(
+        str(chosen["sampler"]),
+        dict(chosen.get("options", {})),
+        None if weight is None else float(weight),
+    )
+
+
+def sampler_label(name: str, sampler: Any) -> str:
+    """``"euler, 16 NFE"``-style name of a built sampler (after it ran, for adaptive ones)."""
+    kind = type(sampler).__name__.lower() if name == CONFIGURED else name
+    return f"{kind}, {int(sampler.nfe)} NFE"
+
+
+def choose_on_validation(
+    ctx: RunContext,
+    candidates: Sequence[Candidate],
+    build: Callable[[Candidate], tuple[nn.Module, Any]],
+    evaluator: ImageEvaluator,
+    shape: tuple[int, ...],
+    count: int,
+    labels: Tensor | None,
+) -> Choice:
+    """Score every candidate on ``count`` samples against ``evaluator``'s validation images.
+
+    ``build`` gives a candidate's (model, sampler). The first candidate must be the
+    configured one: its NFE is the budget of the rest (see the module docstring).
+    """
+    generator = torch.Generator().manual_seed(_VALIDATION_NOISE_SEED + ctx.seed)
+    x0 = torch.randn((count, *shape), generator=generator)
+    scores: list[Score] = []
+    seen: set[tuple[str, float | None]] = set()
+    budget: int | None = None
+    adaptive_budget = False
+    bar = ctx.progress(len(candidates), "choosing on the validation split")
+    for candidate in candidates:
+        bar.update(1)
+        model, sampler = build(candidate)
+        fixed_nfe = int(getattr(sampler, "nfe", 0))  # 0 until an adaptive sampler has run
+        if budget is not None and (fixed_nfe > budget or (fixed_nfe == 0 and not adaptive_budget)):
+            continue
+        if (
+            fixed_nfe
+            and (sampler_label(candidate.sampler, sampler), candidate.guidance_weight) in seen
+        ):
+            continue  # the configured sampler again, under its registered name
+        with torch.no_grad():
+            cond = None if labels is None else labels.to(ctx.device)
+            samples = sampler.sample(model.to(ctx.device).eval(), x0.to(ctx.device), cond).cpu()
+        nfe = int(sampler.nfe)
+        if budget is None:
+            budget, adaptive_budget = nfe, fixed_nfe == 0
+        if nfe <= budget:
+            result = evaluator.evaluate(samples, labels)
+            label = sampler_label(candidate.sampler, sampler)
+            accuracy = float(result["accuracy"]) if "accuracy" in result else None
+            scores.append(Score(candidate, label, nfe, float(result["fd"]), accuracy))
+            seen.add((label, candidate.guidance_weight))
+    bar.close()
+    best = min(scores, key=lambda s: (s.fd, s.nfe))
+    return Choice(best.candidate, tuple(scores), len(evaluator.reference_features))
