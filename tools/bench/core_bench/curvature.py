@@ -29,6 +29,7 @@ h(t) (step density 1/h, ∫dt/h = K), both are minimised by the same grid, h ∝
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 
 import torch
@@ -56,11 +57,23 @@ class Profile:
     """(∫m^{1/2})⁴/∫m²: best grid against uniform on BOSS's summed local cost."""
     endpoint_ratio: float
     """(∫m^{1/2})²/∫m: best grid against uniform on the first-order endpoint error."""
+    acceleration: Tensor
+    """m(t) on the fine grid, one value per fine step."""
 
     @property
     def relative(self) -> float:
         """S / E‖X1 − X0‖²: 0 for straight lines at constant speed."""
         return self.straightness / self.chord
+
+    def first_order_error(self, grid: Tensor) -> float:
+        """½Σ_k h_k∫_{t_k}^{t_{k+1}} m(t)dt for the Euler ``grid``: its steps' local errors
+        (h_k²/2)·m added up in size, as if each reached t = 1 unchanged."""
+        steps = self.acceleration.numel()
+        index = (grid.double() * steps).round().long().tolist()
+        return 0.5 * sum(
+            float(b - a) / steps * float(self.acceleration[a:b].sum()) / steps
+            for a, b in itertools.pairwise(index)
+        )
 
 
 def _bin_shares(density: Tensor, bins: int) -> list[float]:
@@ -98,4 +111,5 @@ def profile(model: nn.Module, x0: Tensor, bins: int = 10, steps: int = FINE_STEP
         acceleration_share=_bin_shares(m, bins),
         boss_ratio=mean(m**0.5) ** 4 / mean(m**2),
         endpoint_ratio=mean(m**0.5) ** 2 / mean(m),
+        acceleration=m,
     )
