@@ -18,7 +18,7 @@ TINY = {
     "eval_samples": 40,
     "sample_steps": 4,
     "batch_size": 16,
-    "nfe_sweep": "(1, 2, 8)",
+    "nfe_sweep": "(1, 2, 4, 8)",
     "guidance_sweep": "(0, 2)",
     "checkpoint_every": 0,
 }
@@ -68,6 +68,18 @@ def test_validation_part_keeps_source_images_whole():
         hold_out_validation(_numbered(6), 0.0)
 
 
+def test_planned_nfe_is_known_before_sampling_except_for_adaptive_samplers():
+    from flow_core.samplers.adaptive import Dopri5
+    from flow_core.samplers.average import FewStepAverageVelocity
+    from flow_core.samplers.fixed_step import Euler, Heun
+    from flow_images.choice import planned_nfe
+
+    assert planned_nfe(Euler(steps=16)) == 16
+    assert planned_nfe(Heun(steps=8)) == 16
+    assert planned_nfe(FewStepAverageVelocity(steps=2)) == 2
+    assert planned_nfe(Dopri5()) is None
+
+
 def test_digits_validation_never_overlaps_the_test_split(monkeypatch, tmp_path):
     from flow_images.tasks import generation
 
@@ -98,7 +110,9 @@ def test_the_lowest_validation_fd_within_the_nfe_budget_is_chosen_and_sampled(tm
     assert all(s["nfe"] <= 4 for s in scores)  # the configured Euler's 4 NFE is the budget
     assert not any(s["sampler"] == "dopri5" for s in scores)  # adaptive: cost unknown ahead
     labels = [(s["label"], s["guidance_weight"]) for s in scores]
-    assert len(labels) == len(set(labels)) == 3 * 4  # w in {1, 0, 2} x euler 4, 1, 2, heun 2
+    # w in {1, 0, 2} x (the configured Euler 4 steps, Euler 1 and 2, Heun at 2 and 4 NFE): the
+    # sweep's Euler 4 steps is the configured sampler again, and is not scored twice
+    assert len(labels) == len(set(labels)) == 3 * 5
     best = min(scores, key=lambda s: s["fd"])
     assert record["chosen"]["guidance_weight"] == best["guidance_weight"]
     assert metrics["validation_fd"] == pytest.approx(best["fd"])
@@ -115,7 +129,7 @@ def test_the_lowest_validation_fd_within_the_nfe_budget_is_chosen_and_sampled(tm
 def test_the_choice_does_not_look_at_the_test_split(monkeypatch, tmp_path):
     from flow_images.tasks.digits import Digits
 
-    options = {**TINY, "nfe_sweep": "(2,)"}
+    options = {**TINY, "nfe_sweep": "(2,)", "guidance_sweep": "(0,)"}
     run_task("images.digits", tmp_path / "a", options)
     datasets = Digits.datasets
 

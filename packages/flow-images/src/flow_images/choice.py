@@ -120,10 +120,24 @@ def read_choice(folder: Path) -> Candidate | None:
     )
 
 
-def sampler_label(name: str, sampler: Any) -> str:
-    """``"euler, 16 NFE"``-style name of a built sampler (after it ran, for adaptive ones)."""
+def planned_nfe(sampler: Any) -> int | None:
+    """Function evaluations per sample that ``sampler`` will spend, before it runs.
+
+    Known for the fixed-step samplers (``evaluations_per_step × steps``), the few-step and SDE
+    samplers (``steps``) and FlowTurbo (``expected_nfe``); ``None`` for adaptive ones.
+    """
+    if hasattr(sampler, "expected_nfe"):
+        return int(sampler.expected_nfe)
+    steps = getattr(sampler, "steps", None)
+    if steps is None:
+        return None
+    return int(getattr(sampler, "evaluations_per_step", 1)) * int(steps)
+
+
+def sampler_label(name: str, sampler: Any, nfe: int) -> str:
+    """``"euler, 16 NFE"``-style name of a built sampler."""
     kind = type(sampler).__name__.lower() if name == CONFIGURED else name
-    return f"{kind}, {int(sampler.nfe)} NFE"
+    return f"{kind}, {nfe} NFE"
 
 
 def choose_on_validation(
@@ -145,31 +159,34 @@ def choose_on_validation(
     scores: list[Score] = []
     seen: set[tuple[str, float | None]] = set()
     budget: int | None = None
-    adaptive_budget = False
+    configured_adaptive = False
     bar = ctx.progress(len(candidates), "choosing on the validation split")
-    for candidate in candidates:
+    for index, candidate in enumerate(candidates):
         bar.update(1)
         model, sampler = build(candidate)
-        fixed_nfe = int(getattr(sampler, "nfe", 0))  # 0 until an adaptive sampler has run
-        if budget is not None and (fixed_nfe > budget or (fixed_nfe == 0 and not adaptive_budget)):
-            continue
-        if (
-            fixed_nfe
-            and (sampler_label(candidate.sampler, sampler), candidate.guidance_weight) in seen
+        planned = planned_nfe(sampler)
+        # an adaptive candidate's cost is unknown ahead: tried only against an adaptive budget
+        if budget is not None and (
+            not configured_adaptive if planned is None else planned > budget
         ):
-            continue  # the configured sampler again, under its registered name
+            continue
+        if planned is not None:
+            key = (sampler_label(candidate.sampler, sampler, planned), candidate.guidance_weight)
+            if key in seen:
+                continue  # the configured sampler again, under its registered name
         with torch.no_grad():
             cond = None if labels is None else labels.to(ctx.device)
             samples = sampler.sample(model.to(ctx.device).eval(), x0.to(ctx.device), cond).cpu()
         nfe = int(sampler.nfe)
-        if budget is None:
-            budget, adaptive_budget = nfe, fixed_nfe == 0
-        if nfe <= budget:
-            result = evaluator.evaluate(samples, labels)
-            label = sampler_label(candidate.sampler, sampler)
-            accuracy = float(result["accuracy"]) if "accuracy" in result else None
-            scores.append(Score(candidate, label, nfe, float(result["fd"]), accuracy))
-            seen.add((label, candidate.guidance_weight))
+        if index == 0:
+            budget, configured_adaptive = nfe, planned is None
+        if budget is not None and nfe > budget:
+            continue  # an adaptive candidate that spent more than the adaptive configured one
+        result = evaluator.evaluate(samples, labels)
+        label = sampler_label(candidate.sampler, sampler, nfe)
+        accuracy = float(result["accuracy"]) if "accuracy" in result else None
+        scores.append(Score(candidate, label, nfe, float(result["fd"]), accuracy))
+        seen.add((label, candidate.guidance_weight))
     bar.close()
     best = min(scores, key=lambda s: (s.fd, s.nfe))
     return Choice(best.candidate, tuple(scores), len(evaluator.reference_features))
