@@ -87,15 +87,20 @@ def _finished(run: Path) -> bool:
 def train(
     args: argparse.Namespace, label: str, sets: dict[str, str], steps: tuple[int, ...] = ()
 ) -> tuple[Path, float]:
-    """One ``flow run images.digits`` with ``sets``; with ``--reuse``, a finished run, or a
-    stopped one that kept the checkpoints of every step in ``steps``, is kept instead."""
+    """One ``flow run images.digits`` with ``sets``. With ``--reuse``, a run that kept the
+    checkpoints of every step in ``steps`` (finished or stopped), or with no ``steps`` a
+    finished run, is kept instead."""
     run = RUNS / label.replace(" ", "_").replace("=", "")
-    kept = all((run / "checkpoints" / f"step-{s:08d}").is_dir() for s in steps)
-    if args.reuse and (_finished(run) or (steps and kept)):
+    if steps:
+        kept = all((run / "checkpoints" / f"step-{s:08d}").is_dir() for s in steps)
+    else:
+        kept = _finished(run)
+    if args.reuse and kept:
         print(f"  {label}: reusing {run}", flush=True)
         return run, math.nan
-    if run.exists():
-        shutil.rmtree(run)
+    for stale in (run, run.parent / f"{run.name}-views"):  # views of an earlier run go too
+        if stale.exists():
+            shutil.rmtree(stale)
     words = ["run", "images.digits", "--out", str(run)]
     for key, value in sets.items():
         words += ["--set", f"{key}={value}"]
