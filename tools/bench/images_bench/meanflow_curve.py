@@ -10,7 +10,7 @@ the one-step FD falls with training steps, and where a power law fitted to it wo
 target.
 
     python tools/bench/images_bench/meanflow_curve.py [--meanflow 750,1500,3000,4500,6000,9000]
-        [--split 750,1500,3000] [--cfm-steps 3000] [--threads 1] [--reuse]
+        [--split 750,1500,3000] [--cfm-steps 3000] [--threads 1] [--reuse] [--extend]
 
 Each method is one training trajectory, ``flow run images.digits --set objective=...`` with
 ``train.steps`` = the largest step count asked for and a checkpoint at every step count of the
@@ -24,7 +24,9 @@ best FD among Euler 16, Heun 16 and dopri5 is the "CFM best at 16+ NFE".
 
 Runs go under ``build/bench/meanflow-curve/``; ``results.json`` there collects every measured
 point, ``section.md`` the markdown table and fit, and the figure is written to
-``docs/benchmarks/images/meanflow_curve.png``. ``--reuse`` keeps finished runs and views.
+``docs/benchmarks/images/meanflow_curve.png``. ``--reuse`` keeps finished runs and views;
+``--extend`` continues a run to a larger step count than it was trained for (see
+:func:`extend`).
 """
 
 from __future__ import annotations
@@ -59,6 +61,12 @@ def _parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=1, help="torch threads of each run")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reuse", action="store_true", help="keep finished runs and views")
+    parser.add_argument(
+        "--extend",
+        action="store_true",
+        help="continue the MeanFlow/SplitMeanFlow runs to the new largest step count"
+        " (flow run --resume; implies --reuse)",
+    )
     return parser.parse_args(argv)
 
 
@@ -105,6 +113,26 @@ def train(
     for key, value in sets.items():
         words += ["--set", f"{key}={value}"]
     return run, _flow(args, *words, log=run.with_suffix(".log"))
+
+
+def extend(args: argparse.Namespace, run: Path, sets: dict[str, str]) -> float:
+    """Continue ``run`` to ``sets``' larger ``train.steps`` with ``flow run --resume``.
+
+    The learning rate is constant with no warm-up, and the batches and times are drawn from
+    checkpointed generators, so nothing but the loop's length depends on ``train.steps``: the
+    checkpoint at step S of a longer run equals an S-step run bit for bit (checked on MeanFlow
+    at 100 of 200 steps). Raising ``train.steps`` (and the checkpoint settings) in the run's
+    recorded ``config.json`` and resuming therefore gives the weights of the longer run.
+    """
+    path = run / "config.json"
+    record = json.loads(path.read_text())
+    for key in ("steps", "checkpoint_every", "keep_checkpoints"):
+        record["config"]["train"][key] = int(sets[f"train.{key}"])
+    path.write_text(json.dumps(record, indent=2))
+    words = ["run", "images.digits", "--out", str(run), "--resume"]
+    for key, value in sets.items():
+        words += ["--set", f"{key}={value}"]
+    return _flow(args, *words, log=run.parent / f"{run.name}-extend-{sets['train.steps']}.log")
 
 
 def view(run: Path, step: int) -> Path:
@@ -257,6 +285,7 @@ def render(results: dict[str, Any]) -> str:
 
 def main(argv: list[str]) -> None:
     args = _parse(argv)
+    args.reuse = args.reuse or args.extend
     RUNS.mkdir(parents=True, exist_ok=True)
     store = RUNS / "results.json"
     results: dict[str, Any] = json.loads(store.read_text()) if args.reuse and store.exists() else {}
@@ -280,9 +309,14 @@ def main(argv: list[str]) -> None:
             "train.checkpoint_every": str(every),
             "train.keep_checkpoints": str(max(steps) // every),
         }
-        run, seconds = train(args, label, sets, tuple(steps))
         entry = results.setdefault(label, {"points": {}})
-        entry |= {"sets": sets, "wall_seconds": seconds}
+        run = RUNS / label
+        if args.extend and (run / "checkpoints" / "latest").exists():
+            print(f"  {label}: continuing {run} to {max(steps)} steps", flush=True)
+            entry.setdefault("extended", []).append([sets, extend(args, run, sets)])
+        else:
+            run, seconds = train(args, label, sets, tuple(steps))
+            entry |= {"sets": sets, "wall_seconds": seconds}
         for step in steps:
             entry["points"][str(step)] = evaluate(args, run, step)
             one = entry["points"][str(step)]["fd_few-step_nfe1"]
