@@ -326,6 +326,8 @@ def main(argv: list[str]) -> None:
     sets = {"objective": "cfm", "guidance_weight": "0", "train.steps": str(args.cfm_steps)}
     run, seconds = train(args, "CFM w=0", sets)
     metrics = json.loads((run / "metrics.json").read_text())
+    if math.isnan(seconds):  # reused: keep the wall time of the run that trained it
+        seconds = results.get("CFM w=0", {}).get("wall_seconds", seconds)
     results["CFM w=0"] = {"steps": args.cfm_steps, "metrics": metrics, "wall_seconds": seconds}
     store.write_text(json.dumps(results, indent=1))
 
