@@ -273,7 +273,7 @@ def _default_verdict(
     return {
         "claim": "default `flow run images.digits` FD within 10% of the best CFM configuration"
         " in the sweeps",
-        "measured": f"FD {fmt(default['fd'])} ({fmt(default['nfe'])} NFE, w ="
+        "measured": f"FD {fmt(default['fd'])} ({default['nfe']:.0f} NFE, w ="
         f" {default.get('chosen_guidance_weight', math.nan):g}, chosen on validation) vs best"
         f" {fmt(best)}: {ratio:.2f}x",
         "verdict": "reproduced" if ratio <= 1.1 else "not reproduced",
@@ -350,6 +350,18 @@ def _figures(
         for n, p in points.items():
             if n == "adaptive":
                 ax.scatter([p[3]], [p[0]], marker="*", s=120, label=f"{row} ({p[3]:.0f} NFE)")
+    chosen = runs / "default" / "metrics.json"
+    if chosen.exists():
+        default = json.loads(chosen.read_text())
+        ax.scatter(
+            [default["nfe"]],
+            [default["fd"]],
+            marker="D",
+            s=70,
+            color="black",
+            zorder=5,
+            label="default run (chosen on the validation digits)",
+        )
     ax.set(
         xscale="log", yscale="log", xlabel="NFE", ylabel="FD to the test digits (lower is better)"
     )
@@ -359,16 +371,22 @@ def _figures(
     fig.savefig(folder / "fd_vs_nfe.png", dpi=120)
     plt.close(fig)
     lines = [f"![FD against NFE]({folder.name}/fd_vs_nfe.png)", ""]
+    run = "default" if (runs / "default" / "figures").exists() else "CFM"
     for name in ("samples.png", "test_images.png"):
-        source = runs / "CFM" / "figures" / name
+        source = runs / run / "figures" / name
         if source.exists():
             shutil.copyfile(source, folder / f"cfm_{name}")
     if (folder / "cfm_samples.png").exists():
+        which = (
+            "the default run (sampler and guidance weight chosen on the validation digits)"
+            if run == "default"
+            else "the CFM run (guided Euler, 16 NFE)"
+        )
         lines += [
-            "Samples of the default run (CFM, guided Euler, 16 NFE; one class per column) "
-            "and held-out test digits laid out the same way:",
+            f"Samples of {which}, one class per column, and held-out test digits laid out the"
+            " same way:",
             "",
-            f"![CFM samples]({folder.name}/cfm_samples.png) "
+            f"![samples]({folder.name}/cfm_samples.png) "
             f"![test digits]({folder.name}/cfm_test_images.png)",
             "",
         ]
@@ -477,7 +495,8 @@ def _method_section(
     listing = [
         {
             "label": label,
-            "options": " ".join(f"{k}={v}" for k, v in METHODS[label].items()),
+            "options": " ".join(f"{k}={v}" for k, v in METHODS[label].items())
+            or "none (the README's command)",
             "training s": fmt(r.get("train_seconds", math.nan)),
             "final loss": fmt(r.get("train_loss", math.nan)),
             "status": "failed" if "failed" in r else "ok",
