@@ -134,10 +134,33 @@ def planned_nfe(sampler: Any) -> int | None:
     return int(getattr(sampler, "evaluations_per_step", 1)) * int(steps)
 
 
-def sampler_label(name: str, sampler: Any, nfe: int) -> str:
-    """``"euler, 16 NFE"``-style name of a built sampler."""
-    kind = type(sampler).__name__.lower() if name == CONFIGURED else name
-    return f"{kind}, {nfe} NFE"
+def sampler_label(name: str, nfe: int, configured: bool = False) -> str:
+    """``"euler, 16 NFE"``-style name of a sampler (``"euler (configured), 16 NFE"``)."""
+    return f"{name}{' (configured)' if configured else ''}, {nfe} NFE"
+
+
+def same_sampler(a: Any, b: Any) -> bool:
+    """Whether two built samplers are the same: one type and equal settings (``nfe`` aside)."""
+    if type(a) is not type(b):
+        return False
+    left = {k: v for k, v in vars(a).items() if k != "nfe"}
+    right = {k: v for k, v in vars(b).items() if k != "nfe"}
+    if left.keys() != right.keys():
+        return False
+    for key, value in left.items():
+        other = right[key]
+        if isinstance(value, Tensor) or isinstance(other, Tensor):
+            same = (
+                isinstance(value, Tensor)
+                and isinstance(other, Tensor)
+                and value.shape == other.shape
+                and bool(torch.equal(value, other))
+            )
+        else:
+            same = bool(value == other)
+        if not same:
+            return False
+    return True
 
 
 def choose_on_validation(
@@ -148,16 +171,19 @@ def choose_on_validation(
     shape: tuple[int, ...],
     count: int,
     labels: Tensor | None,
+    configured_name: str,
 ) -> Choice:
     """Score every candidate on ``count`` samples against ``evaluator``'s validation images.
 
     ``build`` gives a candidate's (model, sampler). The first candidate must be the
-    configured one: its NFE is the budget of the rest (see the module docstring).
+    configured one (registered as ``configured_name``): its NFE is the budget of the rest
+    (see the module docstring). A candidate whose sampler equals one already tried at the
+    same weight (:func:`same_sampler`) is not sampled again.
     """
     generator = torch.Generator().manual_seed(_VALIDATION_NOISE_SEED + ctx.seed)
     x0 = torch.randn((count, *shape), generator=generator)
     scores: list[Score] = []
-    seen: set[tuple[str, float | None]] = set()
+    tried: list[tuple[Any, float | None]] = []
     budget: int | None = None
     configured_adaptive = False
     bar = ctx.progress(len(candidates), "choosing on the validation split")
@@ -170,10 +196,10 @@ def choose_on_validation(
             not configured_adaptive if planned is None else planned > budget
         ):
             continue
-        if planned is not None:
-            key = (sampler_label(candidate.sampler, sampler, planned), candidate.guidance_weight)
-            if key in seen:
-                continue  # the configured sampler again, under its registered name
+        weight = candidate.guidance_weight
+        if any(w == weight and same_sampler(sampler, old) for old, w in tried):
+            continue  # the configured sampler again, as one of the sweep's
+        tried.append((sampler, weight))
         with torch.no_grad():
             cond = None if labels is None else labels.to(ctx.device)
             samples = sampler.sample(model.to(ctx.device).eval(), x0.to(ctx.device), cond).cpu()
@@ -183,10 +209,10 @@ def choose_on_validation(
         if budget is not None and nfe > budget:
             continue  # an adaptive candidate that spent more than the adaptive configured one
         result = evaluator.evaluate(samples, labels)
-        label = sampler_label(candidate.sampler, sampler, nfe)
+        configured = candidate.sampler == CONFIGURED
+        label = sampler_label(configured_name if configured else candidate.sampler, nfe, configured)
         accuracy = float(result["accuracy"]) if "accuracy" in result else None
         scores.append(Score(candidate, label, nfe, float(result["fd"]), accuracy))
-        seen.add((label, candidate.guidance_weight))
     bar.close()
     best = min(scores, key=lambda s: (s.fd, s.nfe))
     return Choice(best.candidate, tuple(scores), len(evaluator.reference_features))

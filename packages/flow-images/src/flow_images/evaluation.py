@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
+from flow_core.recipes import DEFAULT_SAMPLERS
 from flow_core.samplers import ClassifierFreeGuidance
 from flow_images.choice import CONFIGURED, Candidate, Choice, choose_on_validation
 from flow_images.figures import save_guidance_curve, save_image_grid, save_quality_curves
@@ -168,7 +169,9 @@ def evaluate_generation(
         bar.update(1)
     bar.close()
     if rows and not any(row["chosen"] for row in rows):
-        headline = {"sampler": f"{type(sampler).__name__.lower()} (the run's)", "NFE": sampler.nfe}
+        # the headline is then the configured sampler (the sweep's own are all in ``rows``)
+        configured = config.sampler or DEFAULT_SAMPLERS[kind]
+        headline = {"sampler": f"{configured} (configured)", "NFE": sampler.nfe}
         headline |= {"FD": metrics["fd"]} | (
             {"accuracy": metrics["accuracy"]} if "accuracy" in metrics else {}
         )
@@ -232,6 +235,7 @@ def _choose(
         tuple(validation.images.shape[1:]),
         config.eval_samples,
         labels,
+        config.sampler or DEFAULT_SAMPLERS[kind],
     )
 
 
