@@ -30,7 +30,13 @@ if TYPE_CHECKING:
     from flow_images.data import ImageData
     from flow_images.features import FeatureNet
 
-__all__ = ["evaluate_generation", "guidance_candidates", "sweep_specs", "with_guidance"]
+__all__ = [
+    "build_candidate",
+    "evaluate_generation",
+    "guidance_candidates",
+    "sweep_specs",
+    "with_guidance",
+]
 
 _EVAL_SEED = 104_729
 
@@ -87,9 +93,9 @@ def guidance_candidates(config: Any, conditional: bool) -> list[float | None]:
     (``[None]``, the model as it is, when it is not a class-conditional velocity field)."""
     if not conditional:
         return [None]
-    weights = [float(config.guidance_weight)]
+    weights: list[float | None] = [float(config.guidance_weight)]
     weights += [float(w) for w in config.guidance_sweep if float(w) not in weights]
-    return list(weights)
+    return weights
 
 
 def evaluate_generation(
@@ -119,12 +125,23 @@ def evaluate_generation(
     n = config.eval_samples
     shape = tuple(test_data.images.shape[1:])
     labels = _labels(n, train_data.num_classes)
+    from flow_images.flowturbo.model import FlowTurboModel
+
+    specs = sweep_specs(kind, tuple(config.nfe_sweep), isinstance(model, FlowTurboModel))
     choice = None
     if validation_data is not None and config.choose:
         choice = _choose(
-            ctx, config, kind, model, sampler, conditional_model, validation_data, feature_net
+            ctx,
+            config,
+            kind,
+            specs,
+            model,
+            sampler,
+            conditional_model,
+            validation_data,
+            feature_net,
         )
-        model, sampler = _build(
+        model, sampler = build_candidate(
             ctx, choice.chosen, model, sampler, conditional_model, train_data.num_classes
         )
     evaluator = ImageEvaluator(feature_net, test_data.images, train_data.images, floor_size=n)
@@ -143,10 +160,6 @@ def evaluate_generation(
     rows: list[dict[str, Any]] = []
     curves: dict[str, list[tuple[float, float]]] = {}
     accuracy_curves: dict[str, list[tuple[float, float]]] = {}
-    from flow_images.flowturbo.model import FlowTurboModel
-
-    turbo = isinstance(model, FlowTurboModel)
-    specs = sweep_specs(kind, tuple(config.nfe_sweep), turbo)
     chosen_spec = None if choice is None else (choice.chosen.sampler, choice.chosen.options)
     bar = ctx.progress(len(specs), "NFE sweep")
     for name, options in specs:
@@ -212,25 +225,26 @@ def _choose(
     ctx: RunContext,
     config: Any,
     kind: str,
+    specs: list[tuple[str, dict[str, Any]]],
     model: nn.Module,
     sampler: Any,
     conditional_model: nn.Module | None,
     validation: ImageData,
     feature_net: FeatureNet,
 ) -> Choice:
-    """Every (guidance weight, sampler) candidate scored on ``validation``."""
-    from flow_images.flowturbo.model import FlowTurboModel
-
-    turbo = isinstance(model, FlowTurboModel)
-    specs = [(CONFIGURED, {}), *sweep_specs(kind, tuple(config.nfe_sweep), turbo)]
+    """Every (guidance weight, sampler) candidate scored on ``validation``: the configured
+    sampler, then the NFE sweep's ``specs``."""
     weights = guidance_candidates(config, conditional_model is not None)
-    candidates = [Candidate(name, options, w) for w in weights for name, options in specs]
+    samplers = [(CONFIGURED, {}), *specs]
+    candidates = [Candidate(name, options, w) for w in weights for name, options in samplers]
     evaluator = ImageEvaluator(feature_net, validation.images)
     labels = _labels(config.eval_samples, validation.num_classes)
     return choose_on_validation(
         ctx,
         candidates,
-        lambda c: _build(ctx, c, model, sampler, conditional_model, validation.num_classes),
+        lambda c: build_candidate(
+            ctx, c, model, sampler, conditional_model, validation.num_classes
+        ),
         evaluator,
         tuple(validation.images.shape[1:]),
         config.eval_samples,
@@ -239,7 +253,7 @@ def _choose(
     )
 
 
-def _build(
+def build_candidate(
     ctx: RunContext,
     candidate: Candidate,
     model: nn.Module,
@@ -247,7 +261,12 @@ def _build(
     conditional_model: nn.Module | None,
     classes: int,
 ) -> tuple[nn.Module, Any]:
-    """A candidate's (model, sampler): ``model`` guided at its weight, its sampler built."""
+    """A candidate's (model, sampler), for choosing, evaluating and ``flow sample`` alike.
+
+    The model is ``conditional_model`` guided at the candidate's weight, or ``model`` when the
+    candidate has none; the sampler is the registered one it names, or ``sampler`` for the
+    configured one.
+    """
     if candidate.guidance_weight is not None and conditional_model is not None:
         model = with_guidance(conditional_model, candidate.guidance_weight, classes)
     if candidate.sampler != CONFIGURED:

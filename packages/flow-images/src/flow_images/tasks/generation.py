@@ -48,10 +48,10 @@ from flow_core.recipes import (
     train_generative,
 )
 from flow_core.training import TrainSettings, training
-from flow_images.choice import CONFIGURED, read_choice
+from flow_images.choice import read_choice
 from flow_images.data import ImageData
 from flow_images.data.validation import hold_out_validation
-from flow_images.evaluation import evaluate_generation, with_guidance
+from flow_images.evaluation import build_candidate, evaluate_generation, with_guidance
 from flow_images.features import load_feature_net
 from flow_images.figures import save_image_grid
 from flow_images.perceptual import FeaturePerceptual
@@ -251,12 +251,9 @@ class ImageGeneration:
         final = self._final(config, trained, data)
         if chosen is None:
             return final, trained.sampler, "the configured sampler"
-        model = final
-        if chosen.guidance_weight is not None and data.num_classes:
-            model = with_guidance(trained.model, chosen.guidance_weight, data.num_classes)
-        sampler = trained.sampler
-        if chosen.sampler != CONFIGURED:
-            sampler = ctx.build("sampler", chosen.sampler, **chosen.options)
+        model, sampler = build_candidate(
+            ctx, chosen, final, trained.sampler, trained.model, data.num_classes
+        )
         weight = "" if chosen.guidance_weight is None else f", w = {chosen.guidance_weight:g}"
         return model, sampler, f"as chosen on the validation split: {chosen.sampler}{weight}"
 
